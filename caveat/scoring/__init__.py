@@ -1,0 +1,1 @@
+"""Uncertainty scoring: per-token measures, span aggregation, calibrated levels (pure numpy)."""
