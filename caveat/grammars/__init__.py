@@ -1,0 +1,1 @@
+"""Tree-sitter grammars: languageId registry, span queries, token-to-syntax-unit alignment."""

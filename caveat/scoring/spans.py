@@ -1,0 +1,164 @@
+"""Aggregate token measures over syntax units into scored, levelled spans.
+
+Score of a unit = a low quantile (the minimum for fewer than ten tokens, else the 10th
+percentile) of its tokens' relevance-weighted, equivalence-adjusted log-probabilities:
+- low quantile, not the mean, because one bad token is what a user changes and the mean hides
+  it ("Language Model Cascades: Token-level uncertainty and beyond");
+- relevance from the syntax node kind and the token's own bytes: punctuation and brackets
+  weigh little ("Shifting Attention to Relevance");
+- alternatives that differ only in ways that do not change the program (quote style,
+  whitespace, a trailing comma before a closing bracket) count as agreement
+  (claim-conditioned probability, applied to code).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from caveat.engine.types import TokenRecord
+from caveat.grammars.align import OffsetMap, Unit, align_tokens
+from caveat.scoring.types import Level, Span, Thresholds, level_rank
+
+# Relevance of a token by the kind of unit it belongs to: names, values and operators carry the
+# meaning; statement and line units mostly collect keywords and glue.
+KIND_RELEVANCE = {
+    "identifier": 1.0,
+    "literal": 1.0,
+    "operator": 1.0,
+    "call": 0.9,
+    "argument": 0.9,
+    "condition": 0.9,
+    "statement": 0.8,
+    "line": 0.8,
+}
+PUNCTUATION_RELEVANCE = 0.3
+_CLOSERS = ")]}>"
+_QUANTILE = 0.1
+
+
+def _normalize(data: bytes, before_closer: bool) -> bytes:
+    """Bytes with program-neutral differences removed (whitespace, quote style)."""
+    out = bytes(b for b in data if b not in b" \t\r\n").replace(b"'", b'"')
+    return out.replace(b",", b"") if before_closer else out
+
+
+def agreeing_logprob(record: TokenRecord, following: str = "") -> float:
+    """log of p(chosen) plus the mass of top alternatives equivalent to it.
+
+    `following` is the document text right after the token; a trailing comma counts as
+    equivalent to none only when the next non-blank character closes a bracket.
+    """
+    nxt = following.lstrip()
+    before_closer = bool(nxt) and nxt[0] in _CLOSERS
+    mine = _normalize(record.bytes, before_closer)
+    mass = math.exp(record.logprob)
+    for alt in record.top:
+        if alt.id != record.id and _normalize(alt.bytes, before_closer) == mine:
+            mass += math.exp(alt.logprob)
+    return min(0.0, math.log(mass)) if mass > 0 else record.logprob
+
+
+def token_relevance(token: bytes, kind: str) -> float:
+    """Relevance weight of a token in a unit of `kind` (0 for whitespace-only tokens)."""
+    stripped = token.strip()
+    if not stripped:
+        return 0.0
+    base = KIND_RELEVANCE.get(kind, 0.8)
+    if not any(chr(c).isalnum() or c >= 0x80 for c in stripped):
+        return base * PUNCTUATION_RELEVANCE
+    return base
+
+
+def token_level(record: TokenRecord, thresholds: Thresholds) -> Level | None:
+    """Level of a single token from its equivalence-adjusted log-probability."""
+    return thresholds.level_for(agreeing_logprob(record))
+
+
+def score_units(
+    text: str,
+    language: str | None,
+    records: Sequence[TokenRecord],
+    start_byte: int,
+    thresholds: Thresholds,
+) -> list[Span]:
+    """Every syntax unit touched by `records`, scored and levelled (level may be None).
+
+    Unmerged and sorted by start; `find_spans` keeps the levelled ones and merges overlaps.
+    """
+    data = text.encode("utf-8")
+    ranges = [
+        (min(start_byte + r.offset, len(data)), min(start_byte + r.end, len(data)))
+        for r in records
+    ]
+    units = align_tokens(data, language, ranges)
+    groups: dict[Unit, list[tuple[int, float]]] = {}
+    for i, (rec, unit, (_, end)) in enumerate(zip(records, units, ranges)):
+        if unit is None:
+            continue
+        weight = token_relevance(rec.bytes, unit.kind)
+        following = data[end : end + 8].decode("utf-8", errors="ignore")
+        groups.setdefault(unit, []).append((i, weight * agreeing_logprob(rec, following)))
+    offsets = OffsetMap(data)
+    spans = [_span(unit, toks, offsets, thresholds) for unit, toks in groups.items()]
+    spans.sort(key=lambda s: (s.start, -s.end))
+    return spans
+
+
+def find_spans(
+    text: str,
+    language: str | None,
+    records: Sequence[TokenRecord],
+    start_byte: int,
+    thresholds: Thresholds,
+) -> list[Span]:
+    """The uncertain spans of `records` in `text` (see docs/ENGINE_API.md), sorted by start.
+
+    Only spans with a level are returned; overlapping ones are merged into one.
+    """
+    flagged = [
+        s for s in score_units(text, language, records, start_byte, thresholds) if s.level
+    ]
+    merged: list[Span] = []
+    for span in flagged:
+        if merged and span.start < merged[-1].end:
+            merged[-1] = _merge(merged[-1], span)
+        else:
+            merged.append(span)
+    return merged
+
+
+def _span(
+    unit: Unit, toks: list[tuple[int, float]], offsets: OffsetMap, thresholds: Thresholds
+) -> Span:
+    values = np.array([v for _, v in toks], dtype=np.float64)
+    score = float(np.quantile(values, _QUANTILE, method="lower"))
+    worst = toks[int(np.argmin(values))][0]
+    return Span(
+        start=offsets.char(unit.start),
+        end=offsets.char(unit.end, round_up=True),
+        kind=unit.kind,
+        score=score,
+        probability=math.exp(score),
+        level=thresholds.level_for(score),
+        token_indices=tuple(i for i, _ in toks),
+        worst_token=worst,
+    )
+
+
+def _merge(a: Span, b: Span) -> Span:
+    """One span covering two overlapping ones; the worse one names the kind and score."""
+    worse = a if a.score <= b.score else b
+    level = a.level if level_rank(a.level) >= level_rank(b.level) else b.level
+    return Span(
+        start=min(a.start, b.start),
+        end=max(a.end, b.end),
+        kind=worse.kind,
+        score=worse.score,
+        probability=worse.probability,
+        level=level,
+        token_indices=tuple(sorted(set(a.token_indices) | set(b.token_indices))),
+        worst_token=worse.worst_token,
+    )
