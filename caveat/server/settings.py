@@ -1,0 +1,226 @@
+"""The server's settings: one typed tree, declared once, with defaults and validation.
+
+The JSON shape (section ``caveat``) uses camelCase keys grouped as in docs/PROTOCOL.md
+(``model.path``, ``completion.maxTokens`` ...). Each field carries its JSON key, its doc and its
+constraints in the dataclass field metadata, so the VS Code ``package.json`` can be checked
+against :func:`settings_schema` and invalid client values fall back to the defaults visibly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar, cast
+
+HealingSetting = Literal["byte", "token", "none"]
+DecodingSetting = Literal["greedy", "adaptive"]
+MinLevelSetting = Literal["hint", "information", "warning"]
+
+#: Keys the VS Code client keeps for itself under ``caveat``; the server ignores them quietly.
+CLIENT_ONLY_KEYS = frozenset({"interpreter", "enable", "decorations", "trace"})
+
+
+def _setting(
+    default: Any,
+    doc: str,
+    *,
+    choices: tuple[str, ...] | None = None,
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> Any:
+    """A dataclass field with its JSON doc and constraints kept in metadata."""
+    meta = {"doc": doc, "choices": choices, "minimum": minimum, "maximum": maximum}
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Which GGUF model to load and how to run it."""
+
+    path: str = _setting("", "GGUF file to load; empty = the embedded Gemma 3 270M.")
+    threads: int = _setting(
+        0, "llama.cpp threads; 0 = number of physical cores.", minimum=0, maximum=256
+    )
+    context_length: int = _setting(
+        4096, "Context window (tokens).", minimum=256, maximum=1_048_576
+    )
+
+
+@dataclass(frozen=True)
+class CompletionSettings:
+    """How completions are decoded and when they start."""
+
+    max_tokens: int = _setting(64, "Most tokens per completion.", minimum=1, maximum=4096)
+    healing: HealingSetting = _setting(
+        "byte", "Token healing at the cursor.", choices=("byte", "token", "none")
+    )
+    decoding: DecodingSetting = _setting(
+        "greedy", "Decoding strategy.", choices=("greedy", "adaptive")
+    )
+    temperature: float = _setting(0.0, "Sampling temperature; 0 = greedy.", minimum=0, maximum=5)
+    debounce_ms: int = _setting(
+        75,
+        "Wait this long after the last keystroke before completing (milliseconds).",
+        minimum=0,
+        maximum=10_000,
+    )
+
+
+@dataclass(frozen=True)
+class DiagnosticsSettings:
+    """What the server reports about accepted (or scanned) text."""
+
+    enabled: bool = _setting(True, "Publish uncertain spans of accepted text.")
+    min_level: MinLevelSetting = _setting(
+        "information", "Lowest level published.", choices=("hint", "information", "warning")
+    )
+    token_confidence: bool = _setting(
+        True, "Send caveat/tokenConfidence for accepted text."
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole ``caveat`` settings section."""
+
+    model: ModelSettings = field(default_factory=ModelSettings)
+    completion: CompletionSettings = field(default_factory=CompletionSettings)
+    diagnostics: DiagnosticsSettings = field(default_factory=DiagnosticsSettings)
+
+
+@dataclass(frozen=True)
+class SettingInfo:
+    """One leaf of the settings tree as the client sees it (for docs and package.json checks)."""
+
+    key: str
+    type: str
+    default: Any
+    doc: str
+    choices: tuple[str, ...] | None
+    minimum: float | None
+    maximum: float | None
+
+
+def camel(name: str) -> str:
+    """The JSON key of a snake_case field name (``max_tokens`` -> ``maxTokens``)."""
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def _leaf_type(value: Any) -> str:
+    """The JSON type name of a default value."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    return "string"
+
+
+def settings_schema() -> list[SettingInfo]:
+    """Every setting as ``group.key`` with type, default, doc and constraints, in tree order."""
+    out: list[SettingInfo] = []
+    defaults = Settings()
+    for group in dataclasses.fields(Settings):
+        group_value = getattr(defaults, group.name)
+        for leaf in dataclasses.fields(group_value):
+            default = getattr(group_value, leaf.name)
+            meta = leaf.metadata
+            out.append(
+                SettingInfo(
+                    key=f"{camel(group.name)}.{camel(leaf.name)}",
+                    type=_leaf_type(default),
+                    default=default,
+                    doc=str(meta["doc"]),
+                    choices=meta["choices"],
+                    minimum=meta["minimum"],
+                    maximum=meta["maximum"],
+                )
+            )
+    return out
+
+
+def _check_leaf(value: Any, default: Any, meta: Mapping[str, Any]) -> str | None:
+    """Why `value` is not acceptable for a leaf with this default and metadata, or None."""
+    kind = _leaf_type(default)
+    if kind == "boolean" and not isinstance(value, bool):
+        return "expected true or false"
+    if kind == "integer" and (isinstance(value, bool) or not isinstance(value, int)):
+        return "expected an integer"
+    if kind == "number" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        return "expected a number"
+    if kind == "string" and not isinstance(value, str):
+        return "expected a string"
+    choices = meta["choices"]
+    if choices is not None and value not in choices:
+        return "expected one of " + ", ".join(repr(c) for c in choices)
+    low, high = meta["minimum"], meta["maximum"]
+    if low is not None and value < low:
+        return f"expected at least {low:g}"
+    if high is not None and value > high:
+        return f"expected at most {high:g}"
+    return None
+
+
+G = TypeVar("G")
+
+
+def _merge_group(group: G, raw: Mapping[str, Any], prefix: str, problems: list[str]) -> G:
+    """Apply the keys of one raw group onto a settings group; bad values keep the old value."""
+    by_key = {camel(f.name): f for f in dataclasses.fields(cast(Any, group))}
+    changes: dict[str, Any] = {}
+    for key, value in raw.items():
+        leaf = by_key.get(key)
+        if leaf is None:
+            problems.append(f"unknown setting {prefix}.{key}")
+            continue
+        why = _check_leaf(value, getattr(group, leaf.name), leaf.metadata)
+        if why is not None:
+            problems.append(f"{prefix}.{key} = {value!r}: {why}; using the default")
+            continue
+        changes[leaf.name] = float(value) if isinstance(getattr(group, leaf.name), float) else value
+    return cast(G, dataclasses.replace(cast(Any, group), **changes))
+
+
+def parse_settings(raw: Any, base: Settings | None = None) -> tuple[Settings, list[str]]:
+    """Merge a raw JSON tree (whole or partial) onto `base`; return the result and the problems.
+
+    Accepts the tree itself or a wrapper ``{"caveat": tree}`` (some clients send the whole
+    configuration object). Invalid values are reported and replaced by the value in `base`
+    (the defaults unless told otherwise).
+    """
+    settings = base if base is not None else Settings()
+    problems: list[str] = []
+    if raw is None:
+        return settings, problems
+    if isinstance(raw, Mapping) and isinstance(raw.get("caveat"), Mapping):
+        raw = raw["caveat"]
+    if not isinstance(raw, Mapping):
+        return settings, [f"settings must be an object, got {type(raw).__name__}"]
+    groups = {camel(f.name): f.name for f in dataclasses.fields(Settings)}
+    changes: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in CLIENT_ONLY_KEYS:
+            continue
+        name = groups.get(key)
+        if name is None:
+            problems.append(f"unknown setting group {key!r}")
+            continue
+        if not isinstance(value, Mapping):
+            problems.append(f"setting group {key!r} must be an object; using the defaults")
+            continue
+        changes[name] = _merge_group(getattr(settings, name), value, key, problems)
+    return dataclasses.replace(settings, **changes), problems
+
+
+def settings_to_json(settings: Settings) -> dict[str, dict[str, Any]]:
+    """The settings as the camelCase JSON tree clients send."""
+    out: dict[str, dict[str, Any]] = {}
+    for group in dataclasses.fields(Settings):
+        value = getattr(settings, group.name)
+        out[camel(group.name)] = {
+            camel(leaf.name): getattr(value, leaf.name) for leaf in dataclasses.fields(value)
+        }
+    return out
