@@ -15,9 +15,14 @@ from caveat.engine.healing.base import (
     heal_none,
     split_prefix,
 )
-from caveat.engine.types import HealingMode
+from caveat.engine.healing.modes import heal_byte, heal_token
+from caveat.engine.types import HealingInfo, HealingMode
 
-__all__ = ["HealResult", "NextTokenLM", "Tokenizer", "heal", "split_prefix"]
+__all__ = ["DEFAULT_PRUNE", "HealResult", "NextTokenLM", "Tokenizer", "heal", "split_prefix"]
+
+# `byte` mode drops covers carrying less than this fraction of the best cover's probability.
+# Their total effect on the next-byte distribution is bounded by it; 0 makes healing exact.
+DEFAULT_PRUNE = 1e-4
 
 
 def heal(
@@ -28,7 +33,14 @@ def heal(
     lm: NextTokenLM,
     *,
     top_k: int = 5,
+    prune: float = DEFAULT_PRUNE,
 ) -> HealResult:
     """Heal `fragment` (the bytes after `context`) with the given mode; see HealResult."""
-    del context, lm, top_k  # used by the `token` and `byte` modes
-    return heal_none(fragment, tok)
+    if mode == "none" or not fragment:
+        res = heal_none(fragment, tok)
+        if mode != "none":
+            return HealResult(res.tokens, b"", (), HealingInfo(mode=mode, fragment=fragment))
+        return res
+    if mode == "token":
+        return heal_token(context, fragment, tok, lm, top_k)
+    return heal_byte(context, fragment, tok, lm, top_k, prune)
