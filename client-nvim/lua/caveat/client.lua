@@ -1,0 +1,152 @@
+--- Starting the caveat language server and talking to it across Neovim 0.8 – 0.12.
+local M = {}
+
+M.name = 'caveat'
+
+-- 0.11 turned client methods into `client:method()` and deprecated the dot form.
+local has_011 = vim.fn.has('nvim-0.11') == 1
+
+--- Last caveat/status notification, per client id.
+M.status = {}
+
+--- The caveat client attached to a buffer (or any caveat client when bufnr is nil).
+---@param bufnr integer|nil
+---@return table|nil
+function M.get(bufnr)
+  local get_clients = vim.lsp.get_clients or vim.lsp.get_active_clients
+  local filter = { name = M.name }
+  if bufnr then
+    filter.bufnr = bufnr == 0 and vim.api.nvim_get_current_buf() or bufnr
+  end
+  return get_clients(filter)[1]
+end
+
+--- Send a request with the calling convention of the running Neovim.
+---@return boolean ok, integer|nil request_id
+function M.request(client, method, params, handler, bufnr)
+  if has_011 then
+    return client:request(method, params, handler, bufnr)
+  end
+  return client.request(method, params, handler, bufnr)
+end
+
+--- Cancel a pending request.
+function M.cancel(client, request_id)
+  if has_011 then
+    client:cancel_request(request_id)
+  else
+    client.cancel_request(request_id)
+  end
+end
+
+--- Run a `workspace/executeCommand` on the server; handler(err, result) is optional.
+function M.execute(client, command, arguments, bufnr, handler)
+  local params = { command = command, arguments = arguments }
+  return M.request(client, 'workspace/executeCommand', params, function(err, result)
+    if err then
+      vim.notify(('caveat: %s failed: %s'):format(command, err.message or err), vim.log.levels.WARN)
+    end
+    if handler then
+      handler(err, result)
+    end
+  end, bufnr)
+end
+
+--- Report that a completion was inserted at its position (docs/PROTOCOL.md `caveat.accept`).
+function M.accept(client, completion_id, bufnr)
+  return M.execute(client, 'caveat.accept', { { completionId = completion_id } }, bufnr)
+end
+
+local function on_status(_, params, ctx)
+  M.status[ctx.client_id] = params
+  local opts = require('caveat').options
+  if params and params.state == 'error' and opts and opts.notify_errors then
+    vim.notify('caveat: ' .. (params.message or 'model error'), vim.log.levels.ERROR)
+  end
+end
+
+local function on_token_confidence(_, params, ctx)
+  require('caveat.decorations').update(params, ctx.client_id)
+end
+
+--- Route `$/progress` partial results of caveat/complete to the ghost text, the rest to Neovim.
+local function on_progress(err, params, ctx, config)
+  if params and require('caveat.ghost').on_partial(params, ctx) then
+    return
+  end
+  local default = vim.lsp.handlers['$/progress']
+  if default then
+    return default(err, params, ctx, config)
+  end
+end
+
+local function on_attach(client, bufnr)
+  local opts = require('caveat').options
+  local ns = vim.lsp.diagnostic.get_namespace(client.id, false)
+  vim.diagnostic.config(opts.diagnostics, ns)
+  require('caveat.completion').attach(client, bufnr)
+end
+
+--- The client configuration shared by vim.lsp.config and vim.lsp.start.
+---@param opts table resolved options
+---@return table
+function M.lsp_config(opts)
+  return {
+    name = M.name,
+    cmd = require('caveat.config').server_cmd(opts),
+    filetypes = opts.filetypes,
+    root_markers = opts.root_markers,
+    init_options = opts.settings,
+    -- Answered to workspace/configuration (section `caveat`).
+    settings = { caveat = opts.settings },
+    handlers = {
+      ['caveat/status'] = on_status,
+      ['caveat/tokenConfidence'] = on_token_confidence,
+      ['$/progress'] = on_progress,
+    },
+    on_attach = on_attach,
+  }
+end
+
+local function find_root(bufnr, markers)
+  local path = vim.api.nvim_buf_get_name(bufnr)
+  local dir = path ~= '' and vim.fs.dirname(path) or vim.loop.cwd()
+  local found = vim.fs.find(markers, { upward = true, path = dir })[1]
+  return found and vim.fs.dirname(found) or dir
+end
+
+--- Register the server so it starts for the configured filetypes.
+---@param opts table resolved options
+function M.enable(opts)
+  local cfg = M.lsp_config(opts)
+  if vim.lsp.config and vim.lsp.enable then
+    vim.lsp.config(M.name, cfg)
+    vim.lsp.enable(M.name)
+    return
+  end
+  -- Neovim 0.8 – 0.10: start (or reuse) a client from a FileType autocommand.
+  local group = vim.api.nvim_create_augroup('caveat.start', { clear = true })
+  local function start(bufnr)
+    if vim.bo[bufnr].buftype ~= '' then
+      return
+    end
+    local start_cfg = vim.deepcopy(cfg)
+    start_cfg.root_dir = find_root(bufnr, opts.root_markers)
+    start_cfg.root_markers, start_cfg.filetypes = nil, nil
+    vim.lsp.start(start_cfg, { bufnr = bufnr })
+  end
+  vim.api.nvim_create_autocmd('FileType', {
+    group = group,
+    pattern = opts.filetypes,
+    callback = function(args)
+      start(args.buf)
+    end,
+  })
+  for _, bufnr in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.api.nvim_buf_is_loaded(bufnr) and vim.tbl_contains(opts.filetypes, vim.bo[bufnr].filetype) then
+      start(bufnr)
+    end
+  end
+end
+
+return M

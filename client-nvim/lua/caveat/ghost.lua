@@ -1,0 +1,275 @@
+--- Ghost text for Neovim without vim.lsp.inline_completion: streams `caveat/complete` partial
+--- results into extmarks, coloured by per-token confidence.
+local client_mod = require('caveat.client')
+local util = require('caveat.util')
+
+local api = vim.api
+local M = {}
+
+M.ns = api.nvim_create_namespace('caveat.ghost')
+
+-- One live suggestion per buffer: { client_id, token, request_id, row, col, tick, text, tokens,
+-- id, done, accept_pending }.
+local states = {}
+local timers = {}
+local seq = 0
+
+-- 'inline' virtual text exists from 0.10; older versions show the first line at end of line.
+local virt_pos = vim.fn.has('nvim-0.10') == 1 and 'inline' or 'eol'
+
+local level_hl = {
+  hint = 'CaveatGhostHint',
+  information = 'CaveatGhostInformation',
+  warning = 'CaveatGhostWarning',
+}
+
+local function hl_for(level)
+  return level_hl[level] or 'CaveatGhost'
+end
+
+local function draw(bufnr, state)
+  api.nvim_buf_clear_namespace(bufnr, M.ns, 0, -1)
+  if state.text == '' then
+    return
+  end
+  local lines = util.ghost_lines(state.text, state.tokens, hl_for)
+  local first = lines[1]
+  local rest = { unpack(lines, 2) }
+  local mark = { virt_text_pos = virt_pos, hl_mode = 'combine' }
+  if #first > 0 then
+    mark.virt_text = first
+  end
+  if #rest > 0 then
+    mark.virt_lines = rest
+  end
+  api.nvim_buf_set_extmark(bufnr, M.ns, state.row, state.col, mark)
+end
+
+-- The suggestion is still valid when nothing moved since it was requested (or partly accepted).
+local function still_valid(bufnr, state)
+  if api.nvim_get_current_buf() ~= bufnr then
+    return false
+  end
+  local cursor = api.nvim_win_get_cursor(0)
+  return api.nvim_buf_get_changedtick(bufnr) == state.tick
+    and cursor[1] - 1 == state.row
+    and cursor[2] == state.col
+end
+
+--- Remove the suggestion of a buffer and cancel its request.
+---@param bufnr integer|nil
+function M.dismiss(bufnr)
+  bufnr = (bufnr == nil or bufnr == 0) and api.nvim_get_current_buf() or bufnr
+  local state = states[bufnr]
+  states[bufnr] = nil
+  if api.nvim_buf_is_valid(bufnr) then
+    api.nvim_buf_clear_namespace(bufnr, M.ns, 0, -1)
+  end
+  if state and not state.done and state.request_id then
+    local client = vim.lsp.get_client_by_id(state.client_id)
+    if client then
+      client_mod.cancel(client, state.request_id)
+    end
+  end
+end
+
+--- The live suggestion of a buffer (nil when none): text, id, done, row, col.
+function M.current(bufnr)
+  bufnr = (bufnr == nil or bufnr == 0) and api.nvim_get_current_buf() or bufnr
+  return states[bufnr]
+end
+
+local function insert(bufnr, state, text)
+  local lines = vim.split(text, '\n', { plain = true })
+  api.nvim_buf_set_text(bufnr, state.row, state.col, state.row, state.col, lines)
+  local row = state.row + #lines - 1
+  local col = (#lines == 1 and state.col or 0) + #lines[#lines]
+  api.nvim_win_set_cursor(0, { row + 1, col })
+  return row, col
+end
+
+local function accept_now(bufnr, state)
+  if states[bufnr] ~= state or not still_valid(bufnr, state) then
+    M.dismiss(bufnr)
+    return
+  end
+  M.dismiss(bufnr)
+  insert(bufnr, state, state.text)
+  local client = vim.lsp.get_client_by_id(state.client_id)
+  if client and state.id then
+    client_mod.accept(client, state.id, bufnr)
+  end
+end
+
+--- Insert the whole suggestion and report it; a suggestion still streaming is accepted when done.
+---@return boolean true when there was a suggestion to accept
+function M.accept(bufnr)
+  bufnr = (bufnr == nil or bufnr == 0) and api.nvim_get_current_buf() or bufnr
+  local state = states[bufnr]
+  if not state or not still_valid(bufnr, state) then
+    return false
+  end
+  if not state.done then
+    state.accept_pending = true
+    return true
+  end
+  -- Scheduled so the function also works from an <expr> mapping (textlock).
+  vim.schedule(function()
+    accept_now(bufnr, state)
+  end)
+  return true
+end
+
+--- Insert the next word of the finished suggestion; the rest stays as ghost text.
+---@return boolean true when there was a word to accept
+function M.accept_word(bufnr)
+  bufnr = (bufnr == nil or bufnr == 0) and api.nvim_get_current_buf() or bufnr
+  local state = states[bufnr]
+  if not state or not state.done or not still_valid(bufnr, state) then
+    return false
+  end
+  vim.schedule(function()
+    if states[bufnr] ~= state or not still_valid(bufnr, state) then
+      return
+    end
+    local word = util.first_word(state.text)
+    if word == state.text then
+      -- The last word completes the whole suggestion: report it like a full accept.
+      accept_now(bufnr, state)
+      return
+    end
+    state.row, state.col = insert(bufnr, state, word)
+    state.tick = api.nvim_buf_get_changedtick(bufnr)
+    state.text = state.text:sub(#word + 1)
+    state.tokens = {}
+    state.partial = true
+    draw(bufnr, state)
+  end)
+  return true
+end
+
+local function on_result(bufnr, state, err, result)
+  if states[bufnr] ~= state then
+    return
+  end
+  state.done = true
+  if err or not result or result.stopReason == 'cancelled' or (result.text or '') == '' then
+    M.dismiss(bufnr)
+    return
+  end
+  state.text, state.tokens, state.id = result.text, result.tokens or {}, result.id
+  if not still_valid(bufnr, state) then
+    M.dismiss(bufnr)
+    return
+  end
+  draw(bufnr, state)
+  if state.accept_pending then
+    accept_now(bufnr, state)
+  end
+end
+
+--- Handle a `$/progress` notification; true when it was a partial result of ours.
+function M.on_partial(params, ctx)
+  for bufnr, state in pairs(states) do
+    if state.token == params.token and state.client_id == ctx.client_id then
+      local value = params.value or {}
+      if not state.done and type(value.text) == 'string' then
+        state.text = state.text .. value.text
+        vim.list_extend(state.tokens, value.tokens or {})
+        state.id = value.id or state.id
+        if api.nvim_buf_is_valid(bufnr) then
+          draw(bufnr, state)
+        end
+      end
+      return true
+    end
+  end
+  return false
+end
+
+--- Ask the server for a completion at the cursor of the current window.
+---@return boolean true when a request was sent
+function M.request(bufnr)
+  bufnr = (bufnr == nil or bufnr == 0) and api.nvim_get_current_buf() or bufnr
+  local client = client_mod.get(bufnr)
+  if not client or api.nvim_get_current_buf() ~= bufnr then
+    return false
+  end
+  M.dismiss(bufnr)
+  seq = seq + 1
+  local cursor = api.nvim_win_get_cursor(0)
+  local state = {
+    client_id = client.id,
+    token = ('caveat-ghost-%d'):format(seq),
+    row = cursor[1] - 1,
+    col = cursor[2],
+    tick = api.nvim_buf_get_changedtick(bufnr),
+    text = '',
+    tokens = {},
+    done = false,
+  }
+  states[bufnr] = state
+  local params = vim.lsp.util.make_position_params(0, client.offset_encoding)
+  params.partialResultToken = state.token
+  local ok, request_id = client_mod.request(client, 'caveat/complete', params, function(err, result)
+    on_result(bufnr, state, err, result)
+  end, bufnr)
+  state.request_id = ok and request_id or nil
+  return ok and true or false
+end
+
+local function schedule_request(bufnr, delay)
+  local timer = timers[bufnr]
+  if not timer then
+    timer = (vim.uv or vim.loop).new_timer()
+    timers[bufnr] = timer
+  end
+  timer:stop()
+  timer:start(delay, 0, vim.schedule_wrap(function()
+    if api.nvim_buf_is_valid(bufnr) and api.nvim_get_mode().mode:sub(1, 1) == 'i' then
+      M.request(bufnr)
+    end
+  end))
+end
+
+--- Drive the ghost text from insert-mode events in a buffer.
+function M.attach(bufnr, opts, is_enabled)
+  local group = api.nvim_create_augroup(('caveat.ghost.%d'):format(bufnr), { clear = true })
+  api.nvim_create_autocmd({ 'TextChangedI', 'TextChangedP' }, {
+    group = group,
+    buffer = bufnr,
+    callback = function()
+      local state = states[bufnr]
+      if state and still_valid(bufnr, state) then
+        return
+      end
+      M.dismiss(bufnr)
+      if opts.auto_trigger and is_enabled() then
+        schedule_request(bufnr, opts.debounce_ms)
+      end
+    end,
+  })
+  api.nvim_create_autocmd({ 'InsertLeave', 'BufLeave' }, {
+    group = group,
+    buffer = bufnr,
+    callback = function()
+      if timers[bufnr] then
+        timers[bufnr]:stop()
+      end
+      M.dismiss(bufnr)
+    end,
+  })
+  api.nvim_create_autocmd('BufWipeout', {
+    group = group,
+    buffer = bufnr,
+    callback = function()
+      M.dismiss(bufnr)
+      if timers[bufnr] then
+        timers[bufnr]:close()
+        timers[bufnr] = nil
+      end
+    end,
+  })
+end
+
+return M

@@ -1,0 +1,77 @@
+--- caveat for Neovim: local-model completions that show where the model was unsure.
+---
+--- require('caveat').setup({ python = '/path/to/venv/bin/python' })
+local M = {}
+
+--- Options in effect after setup() (nil before).
+M.options = nil
+
+local function define_highlights()
+  local links = {
+    CaveatGhost = 'Comment',
+    CaveatGhostHint = 'Comment',
+    CaveatGhostInformation = 'DiagnosticVirtualTextInfo',
+    CaveatGhostWarning = 'DiagnosticVirtualTextWarn',
+    CaveatConfidenceHint = 'DiagnosticUnderlineHint',
+    CaveatConfidenceInformation = 'DiagnosticUnderlineInfo',
+    CaveatConfidenceWarning = 'DiagnosticUnderlineWarn',
+  }
+  for name, target in pairs(links) do
+    vim.api.nvim_set_hl(0, name, { link = target, default = true })
+  end
+end
+
+--- Configure caveat and register its language server for the configured filetypes.
+---@param opts table|nil see client-nvim/README.md
+function M.setup(opts)
+  M.options = require('caveat.config').resolve(opts)
+  define_highlights()
+  require('caveat.client').enable(M.options)
+end
+
+--- Accept the whole suggestion in the current buffer; false when there is none.
+function M.accept()
+  return require('caveat.completion').accept(0)
+end
+
+--- Accept the next word of the suggestion; false when there is none.
+function M.accept_word()
+  return require('caveat.completion').accept_word(0)
+end
+
+--- Hide the suggestion.
+function M.dismiss()
+  require('caveat.completion').dismiss(0)
+end
+
+--- Request a suggestion at the cursor now (ghost-text mode).
+function M.trigger()
+  return require('caveat.completion').trigger(0)
+end
+
+--- Scan the current buffer for uncertain spans.
+function M.scan()
+  require('caveat.commands').scan()
+end
+
+--- Clear caveat diagnostics of the current buffer (or all buffers with `all = true`).
+function M.clear(all)
+  require('caveat.commands').clear(all)
+end
+
+--- Turn completions on or off.
+function M.toggle()
+  require('caveat.commands').toggle()
+end
+
+--- One-line status: server state, model, latency, completion mode.
+function M.status()
+  return require('caveat.commands').status_line()
+end
+
+--- Pick an alternative for the flagged span under the cursor.
+function M.alternatives()
+  require('caveat.commands').alternatives()
+end
+
+return M

