@@ -34,9 +34,12 @@ MERGES: tuple[tuple[bytes, bytes], ...] = (
 class ToyBPE:
     """A byte-pair-encoding tokenizer: token 0 is the end token (no bytes)."""
 
-    def __init__(self, merges: Sequence[tuple[bytes, bytes]] = MERGES) -> None:
+    def __init__(
+        self, merges: Sequence[tuple[bytes, bytes]] = MERGES, alphabet: bytes = b"abc"
+    ) -> None:
         self.merges = list(merges)
-        self.token_bytes: list[bytes] = [b"", b"a", b"b", b"c"] + [a + b for a, b in merges]
+        singles = [bytes([c]) for c in alphabet]
+        self.token_bytes: list[bytes] = [b"", *singles] + [a + b for a, b in merges]
         self.n_vocab = len(self.token_bytes)
         self.end = 0
         self._id = {b: i for i, b in enumerate(self.token_bytes) if b}
