@@ -80,7 +80,8 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     cmd += ["-c", f"luafile {SCRIPT}", str(main_file)]
     proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=170)
     log = work / "xdg_state_home" / "nvim" / "lsp.log"
-    detail = f"stderr:\n{proc.stderr[-4000:]}\nlsp.log:\n{log.read_text()[-6000:] if log.exists() else ''}"
+    log_tail = log.read_text()[-6000:] if log.exists() else ""
+    detail = f"stderr:\n{proc.stderr[-4000:]}\nlsp.log:\n{log_tail}"
     assert out.exists(), f"Neovim wrote no result (rc={proc.returncode})\n{detail}"
     result: dict[str, Any] = json.loads(out.read_text())
     assert "error" not in result, f"{result.get('error')}\n{detail}"
@@ -97,10 +98,25 @@ def accepted_region(section: dict[str, Any]) -> tuple[str, int, int]:
     return inserted, len(before.encode()), len(after.encode())
 
 
-def check_diagnostics(section: dict[str, Any], start: int, end: int) -> None:
-    """Each caveat diagnostic lies in the accepted text; hover and code actions explain it."""
+def hover_choices(markdown: str) -> list[str]:
+    """The alternatives listed in a hover ("1. `text` — 41%"), as shown (newlines as ⏎)."""
+    return re.findall(r"^\d+\. (`{1,2})(.*?)\1 — \d+%$", markdown, re.M)
+
+
+def lsp_index(lines: list[str], pos: dict[str, int]) -> int:
+    """String index in the joined text of an LSP position (UTF-16 columns)."""
+    line = lines[pos["line"]].encode("utf-16-le")[: 2 * pos["character"]].decode("utf-16-le")
+    return sum(len(text) + 1 for text in lines[: pos["line"]]) + len(line)
+
+
+def check_diagnostics(section: dict[str, Any], start: int, end: int) -> int:
+    """Each caveat diagnostic lies in the accepted text and hover and code actions explain it.
+
+    Returns how many diagnostics came with alternatives.
+    """
     lines = section["after"]
     text = joined(lines).encode()
+    with_alternatives = 0
     for diag in section["diagnostics"]:
         assert (diag["source"], diag["code"]) == ("caveat", "uncertain")
         assert diag["severity"] in (2, 3, 4)
@@ -110,20 +126,28 @@ def check_diagnostics(section: dict[str, Any], start: int, end: int) -> None:
         assert text[first:last].strip(), diag
         hover = diag["hover"]
         assert hover and hover["kind"] == "markdown", diag
-        assert re.search(r"\d+%", hover["value"]), hover
-        titles = [a["title"] for a in diag["actions"]]
-        assert titles, f"no alternatives offered for {diag['message']!r}"
-        for action in diag["actions"]:
-            match = ACTION_TITLE.match(action["title"])
-            assert match, action["title"]
-            assert action["kind"] == "quickfix"
+        assert re.search(r"\*\*\d+%\*\*", hover["value"]), hover
+        listed = [shown for _, shown in hover_choices(hover["value"])]
+        titles = [ACTION_TITLE.match(a["title"]) for a in diag["actions"]]
+        assert all(titles), [a["title"] for a in diag["actions"]]
+        # The code actions offer exactly the alternatives the hover lists, in the same order.
+        assert [m["alt"].replace("\n", "⏎") for m in titles if m] == listed
+        span = (
+            lsp_index(lines, diag["lsp"]["range"]["start"]),
+            lsp_index(lines, diag["lsp"]["range"]["end"]),
+        )
+        for action, match in zip(diag["actions"], titles, strict=True):
+            assert action["kind"] == "quickfix" and match
             (change,) = action["edit"]["documentChanges"]
             assert isinstance(change["textDocument"]["version"], int)
             (edit,) = change["edits"]
-            assert edit["range"] == diag["lsp"]["range"]
             assert edit["newText"] == match["alt"]
-            # The hover lists the same alternatives the code actions offer.
-            assert match["alt"].strip() in hover["value"], (match["alt"], hover["value"])
+            # The edit replaces the span (widened at most to the whole uncertain token).
+            edit_start = lsp_index(lines, edit["range"]["start"])
+            edit_end = lsp_index(lines, edit["range"]["end"])
+            assert edit_start <= span[0] and span[1] <= edit_end, (edit, diag["lsp"])
+        with_alternatives += bool(listed)
+    return with_alternatives
 
 
 def test_native_inline_completion_accept_and_diagnostics(session: dict[str, Any]) -> None:
@@ -143,8 +167,21 @@ def test_native_inline_completion_accept_and_diagnostics(session: dict[str, Any]
     assert command["command"] == "caveat.accept"
     assert section["accept"] == {"command": "caveat.accept", "arguments": command["arguments"]}
     assert section["diagnostics"], f"no uncertain span in {inserted!r}"
-    check_diagnostics(section, start, end)
+    assert check_diagnostics(section, start, end) >= 1, "no alternatives in any hover"
     assert "ready" in session["status_line"] and "(native)" in session["status_line"]
+
+
+def test_code_action_applies_alternative_and_drops_span(session: dict[str, Any]) -> None:
+    """Applying the first quick fix edits exactly its range; the touched span disappears."""
+    applied = session["applied"]
+    (change,) = applied["action"]["edit"]["documentChanges"]
+    (edit,) = change["edits"]
+    before = applied["before"]
+    lo, hi = lsp_index(before, edit["range"]["start"]), lsp_index(before, edit["range"]["end"])
+    text = joined(before)
+    assert joined(applied["after"]) == text[:lo] + edit["newText"] + text[hi:]
+    ranges = [d["lsp"]["range"] for d in applied["diagnostics"]]
+    assert applied["replaced"] not in ranges
 
 
 def test_caveat_command_clear_and_scan(session: dict[str, Any]) -> None:

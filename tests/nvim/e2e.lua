@@ -206,8 +206,28 @@ local function main()
     return not vim.deep_equal(lines(bufnr), before)
   end)
   leave_insert()
-  done({ cursor = api.nvim_win_get_cursor(0) })
+  local section = done({ cursor = api.nvim_win_get_cursor(0) })
   results.status_line = require('caveat').status()
+
+  -- Apply the first alternative offered, as vim.lsp.buf.code_action() would.
+  for _, d in ipairs(section.diagnostics) do
+    local action = d.actions[1]
+    if action then
+      local applied = { before = lines(bufnr), action = action }
+      local since = #results.publishes
+      vim.lsp.util.apply_workspace_edit(action.edit, client.offset_encoding)
+      applied.after = lines(bufnr)
+      -- The edit touches the span: the server drops it and publishes again.
+      wait_for('diagnostics after the alternative', 20000, function()
+        return publishes_for(bufnr, since) > 0
+      end)
+      sleep(300)
+      applied.diagnostics = caveat_diagnostics(client, bufnr)
+      applied.replaced = d.lsp.range
+      results.applied = applied
+      break
+    end
+  end
 
   -- 2. :Caveat clear, then :Caveat scan on the same buffer.
   local cleared = publishes_for(bufnr)

@@ -122,6 +122,16 @@ function M.enable(opts)
   if vim.lsp.config and vim.lsp.enable then
     vim.lsp.config(M.name, cfg)
     vim.lsp.enable(M.name)
+    if vim.v.vim_did_enter == 0 then
+      -- During startup vim.lsp.enable skips buffers that are already open (setup() from a `-c`
+      -- command or a plugin loaded late); enabling again after VimEnter attaches them.
+      vim.api.nvim_create_autocmd('VimEnter', {
+        once = true,
+        callback = function()
+          vim.lsp.enable(M.name)
+        end,
+      })
+    end
     return
   end
   -- Neovim 0.8 – 0.10: start (or reuse) a client from a FileType autocommand.
@@ -143,7 +153,8 @@ function M.enable(opts)
     end,
   })
   for _, bufnr in ipairs(vim.api.nvim_list_bufs()) do
-    if vim.api.nvim_buf_is_loaded(bufnr) and vim.tbl_contains(opts.filetypes, vim.bo[bufnr].filetype) then
+    local ft = vim.bo[bufnr].filetype
+    if vim.api.nvim_buf_is_loaded(bufnr) and vim.tbl_contains(opts.filetypes, ft) then
       start(bufnr)
     end
   end

@@ -1,7 +1,7 @@
 --- Small pure helpers shared by the completion front ends.
 local M = {}
 
---- Byte index (0-based) in `s` of the UTF-16 code-unit offset `units` (positions past the end clamp).
+--- Byte index (0-based) in `s` of the UTF-16 code-unit offset `units` (clamped to the end).
 ---@param s string
 ---@param units integer
 ---@return integer
