@@ -1,0 +1,170 @@
+/**
+ * Streaming inline completions. The language client registers the inline provider for the
+ * server's document selector; its middleware hands each request to `InlineCompleter.provide`,
+ * which asks `caveat/complete` with a partial-result token, shows ghost text once the first line
+ * is ready, and re-triggers the inline suggestion as more lines stream in.
+ */
+import * as vscode from 'vscode';
+import {
+  ErrorCodes,
+  ProgressType,
+  ResponseError,
+  type BaseLanguageClient,
+  type Middleware,
+} from 'vscode-languageclient/node';
+import { Methods, type CaveatCompletion, type CompleteParams, type CompletionChunk } from './protocol';
+import { CompletionStream, streamKey } from './stream';
+
+/** Client-side command an accepted inline item runs; it tells the server what was inserted. */
+export const ACCEPTED_COMMAND = 'caveat.internal.accepted';
+
+/** Shortest gap between two re-triggers of the ghost text while a completion streams. */
+const RETRIGGER_MS = 100;
+
+const chunkType = new ProgressType<CompletionChunk>();
+
+/** The client's own inline request, which the middleware may fall back to (not exported by it). */
+type NextInline = Parameters<NonNullable<Middleware['provideInlineCompletionItems']>>[4];
+
+/** Serves inline completion requests from streamed `caveat/complete` results. */
+export class InlineCompleter implements vscode.Disposable {
+  private current: CompletionStream | undefined;
+  private currentCancel: vscode.CancellationTokenSource | undefined;
+  private streamingSupported = true;
+  private shownText = '';
+  private retriggerTimer: NodeJS.Timeout | undefined;
+  private lastRetrigger = 0;
+  private counter = 0;
+
+  constructor(
+    private readonly getClient: () => BaseLanguageClient | undefined,
+    private readonly log: vscode.LogOutputChannel,
+  ) {}
+
+  /** Middleware entry point for `textDocument/inlineCompletion`. */
+  readonly provide = async (
+    document: vscode.TextDocument,
+    position: vscode.Position,
+    context: vscode.InlineCompletionContext,
+    token: vscode.CancellationToken,
+    next: NextInline,
+  ): Promise<vscode.InlineCompletionItem[] | vscode.InlineCompletionList | null | undefined> => {
+    const client = this.getClient();
+    if (!client || !this.streamingSupported) {
+      return next(document, position, context, token);
+    }
+    const key = streamKey(document.uri.toString(), document.version, position.line, position.character);
+    const stream = this.current?.key === key ? this.current : this.start(client, document, position, key);
+    if (!(await stream.waitFirstLine(token)) || token.isCancellationRequested) {
+      return undefined;
+    }
+    if (stream.done && !stream.result && !this.isStreamingSupported()) {
+      // The server has no caveat/complete: plain inline completion still works.
+      return next(document, position, context, token);
+    }
+    return this.items(stream, position);
+  };
+
+  /** False once the server answered MethodNotFound to caveat/complete (read after awaits). */
+  isStreamingSupported(): boolean {
+    return this.streamingSupported;
+  }
+
+  dispose(): void {
+    this.currentCancel?.cancel();
+    this.currentCancel?.dispose();
+    clearTimeout(this.retriggerTimer);
+  }
+
+  private start(
+    client: BaseLanguageClient,
+    document: vscode.TextDocument,
+    position: vscode.Position,
+    key: string,
+  ): CompletionStream {
+    // The server cancels the older request for this document too; cancelling here also stops
+    // waiting for it on our side.
+    this.currentCancel?.cancel();
+    this.currentCancel?.dispose();
+    const cancel = new vscode.CancellationTokenSource();
+    const stream = new CompletionStream(key, `caveat-inline-${++this.counter}`);
+    this.current = stream;
+    this.currentCancel = cancel;
+    this.shownText = '';
+    const progress = client.onProgress(chunkType, stream.partialToken, (chunk) => {
+      stream.addChunk(chunk);
+    });
+    const version = document.version;
+    stream.onChange(() => {
+      this.maybeRetrigger(stream, document, version, position);
+    });
+    const params: CompleteParams = {
+      textDocument: { uri: client.code2ProtocolConverter.asUri(document.uri) },
+      position: { line: position.line, character: position.character },
+      partialResultToken: stream.partialToken,
+    };
+    client
+      .sendRequest<CaveatCompletion>(Methods.complete, params, cancel.token)
+      .then(
+        (result) => {
+          stream.finish(result);
+        },
+        (err: unknown) => {
+          if (err instanceof ResponseError && err.code === ErrorCodes.MethodNotFound) {
+            this.log.warn('Server has no caveat/complete; using plain inline completion.');
+            this.streamingSupported = false;
+          } else if (!cancel.token.isCancellationRequested) {
+            this.log.error(`caveat/complete failed: ${String(err)}`);
+          }
+          stream.fail();
+        },
+      )
+      .finally(() => {
+        progress.dispose();
+      });
+    return stream;
+  }
+
+  private items(stream: CompletionStream, position: vscode.Position): vscode.InlineCompletionItem[] {
+    const text = stream.visibleText;
+    const failed = stream.done && !stream.result;
+    if (!text || failed || stream.result?.stopReason === 'cancelled') {
+      return [];
+    }
+    this.shownText = text;
+    const item = new vscode.InlineCompletionItem(text, new vscode.Range(position, position));
+    // Only the whole completion is reported as accepted: a half-streamed item carries no command,
+    // since the server's provenance (and so its diagnostics) describes the full text.
+    const result = stream.result;
+    if (result && text === result.text) {
+      item.command = { title: 'Accept', command: ACCEPTED_COMMAND, arguments: [result.id] };
+    }
+    return [item];
+  }
+
+  /** Ask VS Code for the inline suggestion again when more text is visible than it shows. */
+  private maybeRetrigger(
+    stream: CompletionStream,
+    document: vscode.TextDocument,
+    version: number,
+    position: vscode.Position,
+  ): void {
+    if (stream !== this.current || !this.shownText || stream.visibleText === this.shownText) {
+      return;
+    }
+    const wait = Math.max(0, this.lastRetrigger + RETRIGGER_MS - Date.now());
+    clearTimeout(this.retriggerTimer);
+    this.retriggerTimer = setTimeout(() => {
+      const editor = vscode.window.activeTextEditor;
+      const stillHere =
+        stream === this.current &&
+        editor?.document === document &&
+        document.version === version &&
+        editor.selection.active.isEqual(position);
+      if (stillHere) {
+        this.lastRetrigger = Date.now();
+        void vscode.commands.executeCommand('editor.action.inlineSuggest.trigger');
+      }
+    }, wait);
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * Shapes of caveat's LSP extensions (docs/PROTOCOL.md). Pure types, no runtime code besides
+ * method names, so that the unit tests can import them without a VS Code host.
+ */
+
+export type Level = 'hint' | 'information' | 'warning';
+
+export interface LspPosition {
+  line: number;
+  character: number;
+}
+
+export interface LspRange {
+  start: LspPosition;
+  end: LspPosition;
+}
+
+/** One generated token as the server reports it; `offset` is in UTF-16 units of `text`. */
+export interface CaveatToken {
+  text: string;
+  offset: number;
+  logprob: number;
+  entropy: number;
+  level: Level | null;
+}
+
+export interface CaveatTimings {
+  queueMs: number;
+  prefillMs: number;
+  firstTokenMs: number;
+  totalMs: number;
+  tokensPerSecond: number;
+}
+
+/** Final result of `caveat/complete`. */
+export interface CaveatCompletion {
+  id: string;
+  uri: string;
+  version: number;
+  position: LspPosition;
+  text: string;
+  stopReason: string;
+  promptMode?: string;
+  tokens: CaveatToken[];
+  timings?: CaveatTimings;
+}
+
+/** Value of one `$/progress` partial result of `caveat/complete`. */
+export interface CompletionChunk {
+  id: string;
+  text: string;
+  tokens?: CaveatToken[];
+}
+
+export interface CompleteParams {
+  textDocument: { uri: string };
+  position: LspPosition;
+  partialResultToken?: string;
+}
+
+export interface TokenConfidence {
+  range: LspRange;
+  logprob: number;
+  entropy: number;
+  level: Level | null;
+}
+
+export interface TokenConfidenceParams {
+  uri: string;
+  version: number;
+  tokens: TokenConfidence[];
+}
+
+export interface StatusParams {
+  state: 'loading' | 'ready' | 'error';
+  model: string;
+  message?: string;
+  lastLatencyMs?: number;
+  tokensPerSecond?: number;
+}
+
+export const Methods = {
+  complete: 'caveat/complete',
+  tokenConfidence: 'caveat/tokenConfidence',
+  status: 'caveat/status',
+} as const;
+
+/** Server-side commands, run through `workspace/executeCommand`. */
+export const ServerCommands = {
+  accept: 'caveat.accept',
+  scanDocument: 'caveat.scanDocument',
+  clear: 'caveat.clear',
+} as const;

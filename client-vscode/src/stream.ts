@@ -1,0 +1,118 @@
+/**
+ * One streamed completion as the client sees it: chunks arrive through `$/progress`, the final
+ * response settles it. Pure (no VS Code import) so its rules are unit-tested.
+ */
+import type { CaveatCompletion, CompletionChunk } from './protocol';
+
+export type StreamListener = (stream: CompletionStream) => void;
+
+/** Accumulates the chunks of one `caveat/complete` request and tells when to show them. */
+export class CompletionStream {
+  private chunks = '';
+  private finalResult: CaveatCompletion | undefined;
+  private failed = false;
+  private readonly listeners = new Set<StreamListener>();
+
+  constructor(
+    readonly key: string,
+    readonly partialToken: string,
+  ) {}
+
+  /** Text known so far: the final text once settled, else the concatenated chunks. */
+  get text(): string {
+    return this.finalResult ? this.finalResult.text : this.chunks;
+  }
+
+  /** The final response, once it came. */
+  get result(): CaveatCompletion | undefined {
+    return this.finalResult;
+  }
+
+  /** True once the request answered (or failed). */
+  get done(): boolean {
+    return this.finalResult !== undefined || this.failed;
+  }
+
+  /** True when the first line is complete, or the whole completion is: time to show ghost text. */
+  get firstLineReady(): boolean {
+    // A leading blank line alone is no ghost text worth showing: wait for a line with content.
+    return this.done || /\S[^\n]*\n/.test(this.chunks);
+  }
+
+  /** Text worth showing now: whole lines while streaming, everything once done. */
+  get visibleText(): string {
+    if (this.done) {
+      return this.text;
+    }
+    // A half-written last line flickers as it grows; show whole lines until the end.
+    if (!this.firstLineReady) {
+      return '';
+    }
+    // Up to the last complete line, without its newline (an empty trailing ghost line looks odd).
+    return this.chunks.slice(0, this.chunks.lastIndexOf('\n'));
+  }
+
+  /** Append one partial result (ignored after the final response). */
+  addChunk(chunk: CompletionChunk): void {
+    if (this.done) {
+      return;
+    }
+    this.chunks += chunk.text;
+    this.emit();
+  }
+
+  /** Settle with the final response; its text wins over the chunks. */
+  finish(result: CaveatCompletion): void {
+    if (this.done) {
+      return;
+    }
+    this.finalResult = result;
+    this.emit();
+  }
+
+  /** Settle without a result (request failed or was dropped). */
+  fail(): void {
+    if (this.done) {
+      return;
+    }
+    this.failed = true;
+    this.emit();
+  }
+
+  /** Call `listener` on every change; returns a function that unsubscribes. */
+  onChange(listener: StreamListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Resolve once the first line is ready (true) or `abort` fires first (false). */
+  waitFirstLine(abort?: { onCancellationRequested(cb: () => void): { dispose(): void } }): Promise<boolean> {
+    if (this.firstLineReady) {
+      return Promise.resolve(true);
+    }
+    return new Promise((resolve) => {
+      const sub = abort?.onCancellationRequested(() => {
+        off();
+        resolve(false);
+      });
+      const off = this.onChange((s) => {
+        if (s.firstLineReady) {
+          off();
+          sub?.dispose();
+          resolve(true);
+        }
+      });
+    });
+  }
+
+  private emit(): void {
+    for (const listener of [...this.listeners]) {
+      listener(this);
+    }
+  }
+}
+
+/** Identity of a completion request: same document version and cursor = same stream. */
+export function streamKey(uri: string, version: number, line: number, character: number): string {
+  return `${uri}@${version}:${line}:${character}`;
+}

@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { CaveatCompletion } from '../src/protocol';
+import { CompletionStream, streamKey } from '../src/stream';
+
+function final(text: string, stopReason = 'eos'): CaveatCompletion {
+  return { id: 'c1', uri: 'file:///a.py', version: 1, position: { line: 0, character: 0 }, text, stopReason, tokens: [] };
+}
+
+function feed(chunks: string[]): CompletionStream {
+  const s = new CompletionStream('k', 't');
+  chunks.forEach((text) => {
+    s.addChunk({ id: 'c1', text });
+  });
+  return s;
+}
+
+describe('CompletionStream while streaming', () => {
+  const cases: [string[], boolean, string][] = [
+    [[], false, ''],
+    [['ret', 'urn a'], false, ''],
+    [['return a', '\n'], true, 'return a'],
+    [['\n', '    '], false, ''],
+    [['\n    x = 1\n', '    y'], true, '\n    x = 1'],
+    [['a\nb\nc'], true, 'a\nb'],
+    [['é', 'ü\n'], true, 'éü'],
+  ];
+  for (const [chunks, ready, visible] of cases) {
+    it(`${JSON.stringify(chunks)} -> ready=${ready} visible=${JSON.stringify(visible)}`, () => {
+      const s = feed(chunks);
+      assert.equal(s.firstLineReady, ready);
+      assert.equal(s.visibleText, visible);
+      assert.equal(s.text, chunks.join(''));
+      assert.equal(s.done, false);
+    });
+  }
+});
+
+describe('CompletionStream once settled', () => {
+  it('shows the whole final text, which wins over the chunks', () => {
+    const s = feed(['retu']);
+    s.finish(final('return a + b'));
+    assert.equal(s.done, true);
+    assert.equal(s.firstLineReady, true);
+    assert.equal(s.visibleText, 'return a + b');
+    assert.equal(s.result?.id, 'c1');
+  });
+
+  it('ignores chunks and a second result after the first', () => {
+    const s = feed(['x']);
+    s.finish(final('x'));
+    s.addChunk({ id: 'c1', text: 'y' });
+    s.finish(final('other'));
+    assert.equal(s.text, 'x');
+  });
+
+  it('a failure settles without a result', () => {
+    const s = feed(['x']);
+    s.fail();
+    assert.equal(s.done, true);
+    assert.equal(s.result, undefined);
+  });
+});
+
+describe('CompletionStream.waitFirstLine', () => {
+  it('resolves true when a line completes', async () => {
+    const s = new CompletionStream('k', 't');
+    const waiting = s.waitFirstLine();
+    s.addChunk({ id: 'c', text: 'def f():' });
+    s.addChunk({ id: 'c', text: '\n    ' });
+    assert.equal(await waiting, true);
+  });
+
+  it('resolves true at once when already ready', async () => {
+    const s = feed(['a\n']);
+    assert.equal(await s.waitFirstLine(), true);
+  });
+
+  it('resolves false when cancelled first, and stops listening', async () => {
+    const s = new CompletionStream('k', 't');
+    let cancel: (() => void) | undefined;
+    let disposed = false;
+    const abort = {
+      onCancellationRequested(cb: () => void) {
+        cancel = cb;
+        return {
+          dispose() {
+            disposed = true;
+          },
+        };
+      },
+    };
+    const waiting = s.waitFirstLine(abort);
+    cancel?.();
+    assert.equal(await waiting, false);
+    s.addChunk({ id: 'c', text: 'late\n' });
+    assert.equal(disposed, false);
+  });
+
+  it('resolves true when the request settles without a newline', async () => {
+    const s = new CompletionStream('k', 't');
+    const waiting = s.waitFirstLine();
+    s.addChunk({ id: 'c', text: 'x + 1' });
+    s.finish(final('x + 1'));
+    assert.equal(await waiting, true);
+  });
+});
+
+describe('streamKey', () => {
+  it('differs by version and by position', () => {
+    const keys = new Set([
+      streamKey('file:///a.py', 1, 2, 3),
+      streamKey('file:///a.py', 2, 2, 3),
+      streamKey('file:///a.py', 1, 2, 4),
+      streamKey('file:///b.py', 1, 2, 3),
+    ]);
+    assert.equal(keys.size, 4);
+  });
+});
