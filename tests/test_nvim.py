@@ -57,10 +57,15 @@ def joined(lines: list[str]) -> str:
     return "\n".join(lines)
 
 
-@pytest.fixture(scope="module")
-def session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Run the whole Neovim scenario once; the tests below check what it recorded."""
-    work = tmp_path_factory.mktemp("nvim")
+# Run before init.lua in the legacy scenario: hide the 0.11/0.12 APIs so the client takes its
+# Neovim 0.8 - 0.10 paths (vim.lsp.start, ghost text) in the same binary.
+LEGACY = (
+    "lua vim.lsp.config = nil; vim.lsp.enable = nil; rawset(vim.lsp, 'inline_completion', false)"
+)
+
+
+def run_scenario(work: Path, *, legacy: bool) -> dict[str, Any]:
+    """Run tests/nvim/e2e.lua in a headless Neovim and return what it recorded."""
     (work / "pyproject.toml").write_text("[project]\nname = 'sample'\n")
     main_file = work / "files.py"
     main_file.write_text(NATIVE_SOURCE)
@@ -75,9 +80,12 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         CAVEAT_PYTHON=sys.executable,
         CAVEAT_E2E_OUT=str(out),
         CAVEAT_E2E_GHOST_FILE=str(ghost_file),
+        CAVEAT_E2E_LEGACY="1" if legacy else "0",
     )
-    cmd = [find_nvim(), "--headless", "-n", "-i", "NONE", "-u", str(INIT)]
-    cmd += ["-c", f"luafile {SCRIPT}", str(main_file)]
+    cmd = [find_nvim(), "--headless", "-n", "-i", "NONE"]
+    if legacy:
+        cmd += ["--cmd", LEGACY]
+    cmd += ["-u", str(INIT), "-c", f"luafile {SCRIPT}", str(main_file)]
     proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=170)
     log = work / "xdg_state_home" / "nvim" / "lsp.log"
     log_tail = log.read_text()[-6000:] if log.exists() else ""
@@ -87,6 +95,18 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     assert "error" not in result, f"{result.get('error')}\n{detail}"
     assert proc.returncode == 0, detail
     return result
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The whole scenario on Neovim 0.12 (native inline completion), run once."""
+    return run_scenario(tmp_path_factory.mktemp("nvim"), legacy=False)
+
+
+@pytest.fixture(scope="module")
+def legacy_session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The ghost-text scenario with the 0.11+ APIs hidden, run once."""
+    return run_scenario(tmp_path_factory.mktemp("nvim-legacy"), legacy=True)
 
 
 def accepted_region(section: dict[str, Any]) -> tuple[str, int, int]:
@@ -192,9 +212,17 @@ def test_caveat_command_clear_and_scan(session: dict[str, Any]) -> None:
     assert count == session["after_scan"] > 0
 
 
-def test_streamed_ghost_text_accept_word_then_rest(session: dict[str, Any]) -> None:
+@pytest.mark.parametrize("scenario", ["session", "legacy_session"])
+def test_streamed_ghost_text_accept_word_then_rest(
+    scenario: str, request: pytest.FixtureRequest
+) -> None:
     """The fallback path streams caveat/complete partials, accepts a word, then the rest."""
+    session: dict[str, Any] = request.getfixturevalue(scenario)
     assert session["ghost_mode"] == "ghost"
+    if scenario == "legacy_session":
+        # Without vim.lsp.config/inline_completion the client started via vim.lsp.start and
+        # chose ghost text by itself.
+        assert session["mode"] == "ghost"
     section = session["ghost"]
     complete = [r for r in session["requests"] if r["method"] == "caveat/complete"]
     assert complete and complete[-1]["params"]["partialResultToken"]

@@ -180,6 +180,8 @@ local function snapshot(name, client, bufnr, before)
   end
 end
 
+local ghost_section
+
 local function main()
   local bufnr = api.nvim_get_current_buf()
   local client = wait_for('the caveat client', 60000, function()
@@ -192,6 +194,9 @@ local function main()
   end)
   results.mode = require('caveat.completion').mode(bufnr)
   results.offset_encoding = client.offset_encoding
+  if vim.env.CAVEAT_E2E_LEGACY == '1' then
+    return ghost_section()
+  end
 
   -- 1. Native inline completion: type nothing, wait for the ghost item, press the accept key.
   local before = lines(bufnr)
@@ -250,11 +255,15 @@ local function main()
   end)
   results.after_scan = #caveat_diagnostics(client, bufnr)
 
-  -- 3. Streamed ghost text (the path for Neovim < 0.12): trigger, accept a word, accept the rest.
+  ghost_section()
+end
+
+-- 3. Streamed ghost text (the path for Neovim < 0.12): trigger, accept a word, accept the rest.
+function ghost_section()
   require('caveat').options.inline = 'ghost'
   vim.cmd('edit ' .. vim.fn.fnameescape(ghost_file))
   local gbuf = api.nvim_get_current_buf()
-  wait_for('the caveat client on the second buffer', 30000, function()
+  local client = wait_for('the caveat client on the second buffer', 30000, function()
     return caveat_client(gbuf)
   end)
   results.ghost_mode = require('caveat.completion').mode(gbuf)

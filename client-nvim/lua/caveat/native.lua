@@ -7,7 +7,8 @@ local M = {}
 
 --- True when the running Neovim has native inline completion.
 function M.available()
-  return vim.lsp.inline_completion ~= nil and vim.lsp.inline_completion.enable ~= nil
+  local inline = vim.lsp.inline_completion
+  return type(inline) == 'table' and inline.enable ~= nil
 end
 
 --- Turn native inline completion on or off for a buffer.
