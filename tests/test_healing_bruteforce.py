@@ -230,3 +230,13 @@ def test_token_healing_keeps_one_stem(x: bytes) -> None:
     row = lm.logprobs(ids[:-1])
     cands = [t for t in range(1, TOK.n_vocab) if TOK.token_bytes[t].startswith(last[: len(last) - len(res.emitted)])]
     assert res.tokens[-1] == max(cands, key=lambda t: row[t])
+
+
+@pytest.mark.parametrize(
+    ("prefix", "want"),
+    [(b"a", [1, 2]), (b"ab", [2]), (b"\xff", [3, 4]), (b"", [1, 2, 3, 4, 5]), (b"c", [])],
+)
+def test_byte_table_prefix_query(prefix: bytes, want: list[int]) -> None:
+    """Sorted-table lookups agree with a linear scan, including 0xff bytes and empty tokens."""
+    table = ByteTable([b"", b"a", b"ab", b"\xff", b"\xff\x01", b"b"])
+    assert sorted(table.with_prefix(prefix).tolist()) == want

@@ -38,11 +38,10 @@ class ByteTable:
 
     def with_prefix(self, prefix: bytes) -> IntArray:
         """Ids of the non-empty tokens whose bytes start with `prefix` (sorted by bytes)."""
-        lo = bisect.bisect_left(self._keys, prefix) if prefix else 0
         if not prefix:
             # Empty keys sort first; skip them.
-            lo = bisect.bisect_right(self._keys, b"")
-            return self._ids[lo:]
+            return self._ids[bisect.bisect_right(self._keys, b"") :]
+        lo = bisect.bisect_left(self._keys, prefix)
         # Every key starting with `prefix` sorts before prefix + 0xff...: bound by the next
         # string that does not start with it (increment the last non-0xff byte).
         hi_key = _prefix_upper_bound(prefix)
