@@ -30,15 +30,28 @@ CASES = [
         "python",
         "def f(a):\n    return foo(a, 'x') + b\n",
         [" foo", "(", " '", "x", " +", " b", "\n"],
-        [("identifier", "foo"), ("call", "foo(a, 'x')"), ("literal", "'x'"),
-         ("literal", "'x'"), ("operator", "+"), ("identifier", "b"), None],
+        [
+            ("identifier", "foo"),
+            ("call", "foo(a, 'x')"),
+            ("literal", "'x'"),
+            ("literal", "'x'"),
+            ("operator", "+"),
+            ("identifier", "b"),
+            None,
+        ],
     ),
     (
         "python",
         "if count > limit and not done:\n    pass\n",
         ["if", " >", " and", " not", " done", "pass"],
-        [("line", "if count > limit and not done:"), ("operator", ">"), ("operator", "and"),
-         ("operator", "not"), ("identifier", "done"), ("statement", "pass")],
+        [
+            ("line", "if count > limit and not done:"),
+            ("operator", ">"),
+            ("operator", "and"),
+            ("operator", "not"),
+            ("identifier", "done"),
+            ("statement", "pass"),
+        ],
     ),
     (
         "python",
@@ -56,8 +69,7 @@ CASES = [
         "typescript",
         "let y: number = a.b + 1;",
         [" number", "a", ".b", " 1"],
-        [("identifier", "number"), ("identifier", "a"), ("identifier", "a.b"),
-         ("literal", "1")],
+        [("identifier", "number"), ("identifier", "a"), ("identifier", "a.b"), ("literal", "1")],
     ),
     (
         "typescriptreact",
@@ -73,17 +85,26 @@ CASES = [
     ),
     (
         "go",
-        'package m\nfunc f(a int) int { y := a.b + 1; return y }',
+        "package m\nfunc f(a int) int { y := a.b + 1; return y }",
         [" int", " a", ".b", " 1", " return"],
-        [("identifier", "int"), ("identifier", "a"), ("identifier", "a.b"), ("literal", "1"),
-         ("statement", "return y")],
+        [
+            ("identifier", "int"),
+            ("identifier", "a"),
+            ("identifier", "a.b"),
+            ("literal", "1"),
+            ("statement", "return y"),
+        ],
     ),
     (
         "java",
-        "class A { int f(int a) { return foo(a, \"x\") - 2; } }",
+        'class A { int f(int a) { return foo(a, "x") - 2; } }',
         [" return", " foo", " -", " 2"],
-        [("statement", 'return foo(a, "x") - 2;'), ("identifier", "foo"), ("operator", "-"),
-         ("literal", "2")],
+        [
+            ("statement", 'return foo(a, "x") - 2;'),
+            ("identifier", "foo"),
+            ("operator", "-"),
+            ("literal", "2"),
+        ],
     ),
     (
         "c",
@@ -95,8 +116,7 @@ CASES = [
         "cpp",
         "int f() { std::cout << 42; }",
         [" std", "::cout", " <<", " 42"],
-        [("identifier", "std"), ("identifier", "std::cout"), ("operator", "<<"),
-         ("literal", "42")],
+        [("identifier", "std"), ("identifier", "std::cout"), ("operator", "<<"), ("literal", "42")],
     ),
     (  # incomplete code: the parse has ERROR nodes, names and literals are still found
         "python",
@@ -120,8 +140,12 @@ CASES = [
         "python",
         "naïve = «x» if café else '日本'\n",
         ["naïve", " café", " '日", "本'"],
-        [("identifier", "naïve"), ("identifier", "café"), ("literal", "'日本'"),
-         ("literal", "'日本'")],
+        [
+            ("identifier", "naïve"),
+            ("identifier", "café"),
+            ("literal", "'日本'"),
+            ("literal", "'日本'"),
+        ],
     ),
 ]
 
@@ -171,7 +195,7 @@ def test_find_spans_levels_merges_and_positions() -> None:
     data = text.encode()
     r = _ranges(data, ["é", " =", " compute", "(", "va", "ule", ",", " 'k'", ")"])
     lps = [-0.1, -0.05, -0.2, -0.01, -6.0, -0.5, -0.02, -2.5, -0.01]
-    recs = [_rec(data, s, e, lp) for (s, e), lp in zip(r, lps)]
+    recs = [_rec(data, s, e, lp) for (s, e), lp in zip(r, lps, strict=True)]
     th = Thresholds(hint=-1.0, information=-2.0, warning=-4.0)
     spans = find_spans(text, "python", recs, 0, th)
     assert [(text[s.start : s.end], s.kind, s.level) for s in spans] == [
@@ -200,16 +224,21 @@ def test_punctuation_weighs_less_than_names() -> None:
     text = "f(a)\n"
     data = text.encode()
     r = _ranges(data, ["f", "(", "a", ")"])
-    recs = [_rec(data, *r[0], -0.1), _rec(data, *r[1], -5.0), _rec(data, *r[2], -0.1),
-            _rec(data, *r[3], -0.1)]
+    recs = [
+        _rec(data, *r[0], -0.1),
+        _rec(data, *r[1], -5.0),
+        _rec(data, *r[2], -0.1),
+        _rec(data, *r[3], -0.1),
+    ]
     th = Thresholds(hint=-1.2, information=-2.3, warning=-3.5)
     spans = find_spans(text, "python", recs, 0, th)
     assert [(s.kind, s.level) for s in spans] == [("call", "hint")]  # 0.27 * -5.0 = -1.35
 
 
 def test_equivalent_alternatives_count_as_agreement() -> None:
-    quote = TokenRecord(1, b" '", 0, -1.2, 1.0, 0.0,
-                        (Alternative(2, b' "', -0.4), Alternative(1, b" '", -1.2)))
+    quote = TokenRecord(
+        1, b" '", 0, -1.2, 1.0, 0.0, (Alternative(2, b' "', -0.4), Alternative(1, b" '", -1.2))
+    )
     assert agreeing_logprob(quote) == pytest.approx(math.log(math.exp(-0.4) + math.exp(-1.2)))
     comma = TokenRecord(1, b",", 0, -1.0, 1.0, 0.0, (Alternative(3, b"", -0.5),))
     assert agreeing_logprob(comma, "\n)") > agreeing_logprob(comma, " b)")

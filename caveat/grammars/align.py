@@ -112,9 +112,7 @@ def align_tokens(
     return out
 
 
-def _enclosing(
-    tree: ts.Tree, units: dict[tuple[int, int], str], a: int, b: int
-) -> Unit | None:
+def _enclosing(tree: ts.Tree, units: dict[tuple[int, int], str], a: int, b: int) -> Unit | None:
     """Smallest captured unit containing bytes [a, b), walking up from the smallest node."""
     node: ts.Node | None = tree.root_node.descendant_for_byte_range(a, b)
     while node is not None:

@@ -95,8 +95,11 @@ def language_for_path(path: str) -> str | None:
 
 def query_source(name: str) -> str:
     """Text of the bundled `queries/<name>.scm`."""
-    return resources.files("caveat.grammars").joinpath("queries").joinpath(f"{name}.scm").read_text(
-        "utf-8"
+    return (
+        resources.files("caveat.grammars")
+        .joinpath("queries")
+        .joinpath(f"{name}.scm")
+        .read_text("utf-8")
     )
 
 

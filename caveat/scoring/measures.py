@@ -20,6 +20,7 @@ FloatArray = npt.NDArray[np.float32]
 # the blocks whose maxima are among the k largest, so only those few blocks are sorted.
 _BLOCK = 512
 
+
 @dataclass(frozen=True)
 class TokenMeasures:
     """The measures of one step, all in nats over the full vocabulary.

@@ -90,12 +90,11 @@ def score_units(
     """
     data = text.encode("utf-8")
     ranges = [
-        (min(start_byte + r.offset, len(data)), min(start_byte + r.end, len(data)))
-        for r in records
+        (min(start_byte + r.offset, len(data)), min(start_byte + r.end, len(data))) for r in records
     ]
     units = align_tokens(data, language, ranges)
     groups: dict[Unit, list[tuple[int, float]]] = {}
-    for i, (rec, unit, (_, end)) in enumerate(zip(records, units, ranges)):
+    for i, (rec, unit, (_, end)) in enumerate(zip(records, units, ranges, strict=True)):
         if unit is None:
             continue
         weight = token_relevance(rec.bytes, unit.kind)
@@ -118,9 +117,7 @@ def find_spans(
 
     Only spans with a level are returned; overlapping ones are merged into one.
     """
-    flagged = [
-        s for s in score_units(text, language, records, start_byte, thresholds) if s.level
-    ]
+    flagged = [s for s in score_units(text, language, records, start_byte, thresholds) if s.level]
     merged: list[Span] = []
     for span in flagged:
         if merged and span.start < merged[-1].end:

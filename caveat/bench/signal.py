@@ -1,0 +1,226 @@
+"""`caveat bench signal`: does caveat's span score find the code a user would change?
+
+Two labelled sets of syntax units, both from HumanEval problems the default calibration does
+not use (the second half, HumanEval/82 onward):
+- completions: prefix = prompt + canonical solution up to a line boundary; the model completes
+  the next line greedily; a unit of the completion is positive when its lexical tokens differ
+  from the reference line's (whitespace-normalised diff);
+- mutations: a solution with one token replaced by a plausible wrong one is scanned; the unit
+  holding the replacement is positive, every other unit of the solution negative.
+Each unit is ranked by caveat's span score and by three naive aggregates of its tokens (mean
+log-probability, min log-probability, mean entropy): AUROC, and precision at caveat's
+operating point (units at level >= information) with the naive ones given the same budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import math
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from caveat.commands.common import add_model_args, load_or_fail, progress_bar
+from caveat.engine import Engine
+from caveat.engine.types import CompletionRequest, TokenRecord
+from caveat.scoring.calibration import load_thresholds
+from caveat.scoring.corpus import Problem, humaneval_problems, mutate
+from caveat.scoring.metrics import auroc, precision_at_count
+from caveat.scoring.spans import score_units
+from caveat.scoring.types import Thresholds, level_rank
+
+FIRST_HELD_OUT = 82
+MEASURES = ("caveat", "min_logprob", "mean_logprob", "mean_entropy")
+_LEX = re.compile(r"\w+|[^\w\s]")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One scored syntax unit: its measures (higher = more doubtful), label, flag, size."""
+
+    measures: dict[str, float]
+    positive: bool
+    flagged: bool
+    chars: int
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `bench signal`."""
+    p = sub.add_parser("signal", help="AUROC of span scores vs naive aggregates (HumanEval)")
+    add_model_args(p)
+    p.add_argument("--limit", type=int, default=40, help="HumanEval problems to use")
+    p.add_argument("--lines", type=int, default=3, help="completed lines per problem")
+    p.add_argument("--mutations", type=int, default=2, help="mutated copies per problem")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run)
+
+
+def unit_rows(
+    text: str,
+    records: Sequence[TokenRecord],
+    start_byte: int,
+    thresholds: Thresholds,
+    wrong: set[int],
+) -> list[Row]:
+    """Rows for every unit of `records`; `wrong` holds the character offsets labelled wrong."""
+    rows = []
+    for span in score_units(text, "python", records, start_byte, thresholds):
+        recs = [records[i] for i in span.token_indices]
+        lps = [r.logprob for r in recs]
+        rows.append(
+            Row(
+                measures={
+                    "caveat": -span.score,
+                    "min_logprob": -min(lps),
+                    "mean_logprob": -sum(lps) / len(lps),
+                    "mean_entropy": sum(r.entropy for r in recs) / len(recs),
+                },
+                positive=any(c in wrong for c in range(span.start, span.end)),
+                flagged=level_rank(span.level) >= level_rank("information"),
+                chars=span.end - span.start,
+            )
+        )
+    return rows
+
+
+def wrong_chars(generated: str, reference: str, base: int) -> set[int]:
+    """Offsets (base + index into `generated`) of lexical tokens not matched in `reference`."""
+    gen = [(m.start(), m.end(), m.group()) for m in _LEX.finditer(generated)]
+    ref = [m.group() for m in _LEX.finditer(reference)]
+    sm = difflib.SequenceMatcher(a=[g[2] for g in gen], b=ref, autojunk=False)
+    good: set[int] = set()
+    for block in sm.get_matching_blocks():
+        good.update(range(block.a, block.a + block.size))
+    return {base + c for i, (s, e, _) in enumerate(gen) if i not in good for c in range(s, e)}
+
+
+def completion_rows(
+    engine: Engine, problem: Problem, lines: int, rng: random.Random, th: Thresholds
+) -> tuple[list[Row], int]:
+    """Rows from greedy next-line completions inside one solution; also the characters seen."""
+    sol_lines = problem.solution.splitlines(keepends=True)
+    candidates = [i for i, line in enumerate(sol_lines) if line.strip()]
+    rows: list[Row] = []
+    chars = 0
+    for i in sorted(rng.sample(candidates, min(lines, len(candidates)))):
+        prefix = problem.prompt + "".join(sol_lines[:i])
+        reference = sol_lines[i].rstrip("\n")
+        done = engine.complete(CompletionRequest(prefix=prefix, max_tokens=40, stop=("\n",)))
+        generated = done.text.split("\n", 1)[0]
+        cut = len(generated.encode("utf-8"))
+        records = [r for r in done.records if r.offset < cut]
+        if not generated.strip() or not records:
+            continue
+        text = prefix + generated + "\n"
+        base = len(prefix)
+        chars += len(generated.strip())
+        wrong = wrong_chars(generated, reference, base)
+        rows += unit_rows(text, records, len(prefix.encode("utf-8")), th, wrong)
+    return rows, chars
+
+
+def mutation_rows(
+    engine: Engine, problem: Problem, count: int, rng: random.Random, th: Thresholds
+) -> tuple[list[Row], int]:
+    """Rows from scanning mutated copies of one solution; also the characters seen."""
+    rows: list[Row] = []
+    chars = 0
+    for _ in range(count):
+        mut = mutate(problem, rng)
+        if mut is None:
+            continue
+        start = len(mut.text[: mut.score_from].encode("utf-8"))
+        records = [r for r in engine.scan(mut.text) if r.offset >= start]
+        chars += len(mut.text) - mut.score_from
+        rows += unit_rows(mut.text, records, 0, th, set(range(mut.start, mut.end)))
+    return rows, chars
+
+
+def summarize(rows: Sequence[Row], chars: int) -> dict[str, Any]:
+    """AUROC per measure, precision at caveat's operating point, share of characters flagged."""
+    if not rows:
+        return {"units": 0}
+    label = np.array([r.positive for r in rows])
+    flagged = sum(r.flagged for r in rows)
+    out: dict[str, Any] = {
+        "units": len(rows),
+        "positives": int(label.sum()),
+        "flagged_units": flagged,
+        "flagged_chars_share": sum(r.chars for r in rows if r.flagged) / max(1, chars),
+        "auroc": {},
+        "precision_at_operating_point": {},
+    }
+    for name in MEASURES:
+        score = np.array([r.measures[name] for r in rows])
+        out["auroc"][name] = auroc(score, label)
+        out["precision_at_operating_point"][name] = precision_at_count(score, label, flagged)
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark and print (or dump) its numbers."""
+    engine = load_or_fail(args)
+    if isinstance(engine, int):
+        return engine
+    th = load_thresholds(engine.info.sha256)
+    problems = humaneval_problems()[FIRST_HELD_OUT:][: args.limit]
+    rng = random.Random(args.seed)
+    comp: list[Row] = []
+    muts: list[Row] = []
+    comp_chars = mut_chars = 0
+    with progress_bar(quiet=args.json) as bar:
+        task = bar.add_task("signal benchmark", total=len(problems))
+        for problem in problems:
+            r, c = completion_rows(engine, problem, args.lines, rng, th)
+            comp += r
+            comp_chars += c
+            r, c = mutation_rows(engine, problem, args.mutations, rng, th)
+            muts += r
+            mut_chars += c
+            bar.advance(task)
+    result = {
+        "model": engine.info.name,
+        "problems": len(problems),
+        "thresholds": {"hint": th.hint, "information": th.information, "warning": th.warning},
+        "completions": summarize(comp, comp_chars),
+        "mutations": summarize(muts, mut_chars),
+        "all": summarize(comp + muts, comp_chars + mut_chars),
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        _print(result)
+    return 0
+
+
+def _fmt(x: float) -> str:
+    return "-" if x is None or math.isnan(x) else f"{x:.3f}"
+
+
+def _print(result: dict[str, Any]) -> None:
+    out = Console()
+    for part in ("completions", "mutations", "all"):
+        s = result[part]
+        if not s.get("units"):
+            continue
+        table = Table(
+            title=f"{part}: {s['units']} units, {s['positives']} positive, "
+            f"{s['flagged_units']} flagged, {s['flagged_chars_share']:.1%} of chars"
+        )
+        table.add_column("measure")
+        table.add_column("AUROC", justify="right")
+        table.add_column("precision@op", justify="right")
+        for name in MEASURES:
+            table.add_row(
+                name, _fmt(s["auroc"][name]), _fmt(s["precision_at_operating_point"][name])
+            )
+        out.print(table)

