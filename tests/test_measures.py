@@ -95,3 +95,12 @@ def test_cost_well_under_half_a_millisecond() -> None:
         token_measures(logits, 17, 5, work)
         best = min(best, time.perf_counter() - t0)
     assert best < 0.5e-3, f"{best * 1e3:.3f} ms per row"
+
+
+def test_masked_logits_are_ignored() -> None:
+    logits = np.full(1000, -np.inf, dtype=np.float32)
+    logits[[3, 9]] = [1.0, 1.0]
+    got = token_measures(logits, 9, 3)
+    assert got.entropy == pytest.approx(np.log(2.0))
+    assert got.logprob == pytest.approx(-np.log(2.0))
+    assert got.top_ids[:2] == (3, 9)

@@ -64,7 +64,12 @@ def token_measures(
     z = float(e.sum(dtype=np.float64))
     # Both factors keep one sign (e >= 0, l - m <= 0), so the float32 dot has no cancellation;
     # the shorter form e.l - m*Z loses ~1e-4 nats to it on peaked rows.
-    s = float(np.dot(e, shifted))
+    with np.errstate(invalid="ignore"):
+        s = float(np.dot(e, shifted))
+    if math.isnan(s):
+        # Masked (-inf) logits give 0 * -inf; they carry no probability, so drop them.
+        finite = np.isfinite(shifted)
+        s = float(np.dot(e[finite], shifted[finite]))
     log_z = math.log(z)
     entropy = max(0.0, log_z - s / z)
 
