@@ -1,0 +1,106 @@
+// Browser side of the end-to-end test (run by run.sh): the packaged extension in code-server
+// completes a Python function with the real model; accepting the ghost text must produce an
+// uncertainty squiggle whose hover lists the model's alternatives.
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+
+const { chromium } = createRequire(path.join(process.env.PW_DIR, 'package.json'))('playwright-core');
+const BASE = process.env.CS_URL;
+const FOLDER = process.env.WS;
+const OUT = process.env.OUT;
+const FILE = 'sample.py';
+const tmp = fs.mkdtempSync(path.join(OUT, 'tmp', 'chromium-'));
+const t0 = Date.now();
+const log = (...a) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s]`, ...a);
+const SQUIGGLE = '.monaco-editor .squiggly-warning, .monaco-editor .squiggly-info';
+const GHOST = '.monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text';
+
+const ctx = await chromium.launchPersistentContext(path.join(tmp, 'profile'), {
+  executablePath: '/usr/bin/chromium',
+  headless: true,
+  viewport: { width: 1280, height: 760 },
+  env: { ...process.env, HOME: tmp },
+  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+    '--disable-sync', '--no-first-run', '--disable-quic'],
+});
+let failed = false;
+try {
+  const page = ctx.pages()[0] ?? (await ctx.newPage());
+  await page.goto(`${BASE}/?folder=${encodeURIComponent(FOLDER)}`, { waitUntil: 'domcontentloaded' });
+  await page.waitForSelector('.monaco-workbench', { timeout: 90_000 });
+  log('workbench loaded');
+
+  // Opening a Python file activates the extension (onLanguage:python).
+  await page.locator('.explorer-folders-view .monaco-list-row', { hasText: FILE }).first().click();
+  await page.waitForSelector('.monaco-editor .view-lines', { timeout: 30_000 });
+  const status = page.locator('.statusbar-item[id*="caveat"]');
+  await status.first().waitFor({ timeout: 60_000 });
+  log('extension active, status bar:', (await status.first().innerText()).trim());
+
+  // The server loads the model and says so in the status bar.
+  await page.waitForFunction(() => {
+    const el = document.querySelector('.statusbar-item[id*="caveat"]');
+    return el !== null && el.querySelector('.codicon-check, .codicon-error') !== null;
+  }, null, { timeout: 180_000 });
+  const statusText = (await status.first().innerText()).trim();
+  log('status bar:', statusText);
+  if (await status.first().locator('.codicon-error').count()) throw new Error(`server error: ${statusText}`);
+
+  // Type at the end of the function: the ghost text appears and grows as lines stream in.
+  await page.locator('.monaco-editor .view-lines').first().click();
+  await page.keyboard.press('Control+End');
+  await page.keyboard.press('Enter');
+  const typed = Date.now();
+  await page.keyboard.type('if not os.path.', { delay: 40 });
+  const ghost = page.locator(GHOST);
+  await ghost.first().waitFor({ timeout: 60_000 });
+  log(`ghost text after ${Date.now() - typed} ms from the first keystroke`);
+  const seen = [];
+  for (let i = 0; i < 20; i++) {
+    const text = (await ghost.allInnerTexts()).join('\n');
+    if (seen.at(-1) !== text) seen.push(text);
+    await page.waitForTimeout(100);
+  }
+  log(`ghost text states seen: ${seen.length}; lengths ${seen.map((s) => s.length).join(' -> ')}`);
+  log('ghost text:', JSON.stringify(seen.at(-1)));
+  await page.waitForTimeout(500);
+
+  // Accept: the item's command tells the server, which publishes diagnostics on uncertain spans.
+  await page.keyboard.press('Tab');
+  await page.waitForSelector(SQUIGGLE, { timeout: 30_000 });
+  const editorText = await page.locator('.monaco-editor .view-lines').first().innerText();
+  log('accepted; squiggle visible. Document now ends with:\n' + editorText.split('\n').slice(-6).join('\n'));
+
+  // Hover over the first squiggle: the server's hover lists ranked alternatives.
+  const box = await page.locator(SQUIGGLE).first().boundingBox();
+  if (!box) throw new Error('squiggle has no box');
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2 - 4);
+  const hover = page.locator('.monaco-hover:not(.hidden)', { hasText: /considered/i });
+  await hover.first().waitFor({ state: 'visible', timeout: 30_000 });
+  const hoverText = (await hover.first().innerText()).replace(/\s+/g, ' ').trim();
+  log('hover:', hoverText.slice(0, 300));
+  if (!/\d+(\.\d+)?\s*%/.test(hoverText)) throw new Error('hover shows no probabilities');
+  await page.screenshot({ path: path.join(OUT, 'screenshot-vscode.png') });
+  log('screenshot saved');
+
+  // The quick fixes offer the same alternatives.
+  await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2 - 4);
+  await page.keyboard.press('Control+.');
+  const fix = page.locator('.action-widget', { hasText: /Replace with/ });
+  await fix.first().waitFor({ timeout: 30_000 });
+  log('quick fixes:', (await fix.first().innerText()).replace(/\s+/g, ' ').trim().slice(0, 200));
+  await page.keyboard.press('Escape');
+  console.log('1 passed, 0 failed');
+} catch (e) {
+  failed = true;
+  console.error('E2E FAILED:', e.message);
+  try {
+    await ctx.pages()[0].screenshot({ path: path.join(OUT, 'shot-failure.png') });
+  } catch {}
+  console.log('0 passed, 1 failed');
+} finally {
+  await ctx.close();
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);
