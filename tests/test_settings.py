@@ -46,7 +46,10 @@ def test_defaults_match_the_protocol_table() -> None:
             {"diagnostics": {"minLevel": "warning", "tokenConfidence": False}},
             Settings(diagnostics=DiagnosticsSettings(min_level="warning", token_confidence=False)),
         ),
-        ({"completion": {"temperature": 1}}, Settings(completion=CompletionSettings(temperature=1.0))),
+        (
+            {"completion": {"temperature": 1}},
+            Settings(completion=CompletionSettings(temperature=1.0)),
+        ),
         ({"interpreter": "python3", "enable": True}, Settings()),  # client-only keys
     ],
 )

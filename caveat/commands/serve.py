@@ -24,7 +24,10 @@ def register(subparsers: Any) -> None:
         "--host", default="127.0.0.1", help="address to bind for --tcp/--ws (default: 127.0.0.1)"
     )
     parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port for --tcp/--ws (default: {DEFAULT_PORT})"
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"port for --tcp/--ws (default: {DEFAULT_PORT})",
     )
     parser.add_argument("--log-file", metavar="PATH", help="also write the server log to PATH")
     parser.add_argument(

@@ -97,7 +97,9 @@ def _shift_span(span: TrackedSpan, delta: int) -> TrackedSpan:
     choices = tuple(
         dataclasses.replace(c, start=c.start + delta, end=c.end + delta) for c in span.choices
     )
-    return dataclasses.replace(span, start=span.start + delta, end=span.end + delta, choices=choices)
+    return dataclasses.replace(
+        span, start=span.start + delta, end=span.end + delta, choices=choices
+    )
 
 
 def _shift_token(token: TrackedToken, delta: int) -> TrackedToken:

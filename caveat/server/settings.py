@@ -21,29 +21,30 @@ MinLevelSetting = Literal["hint", "information", "warning"]
 CLIENT_ONLY_KEYS = frozenset({"interpreter", "enable", "decorations", "trace"})
 
 
-def _setting(
-    default: Any,
+def _meta(
     doc: str,
     *,
     choices: tuple[str, ...] | None = None,
     minimum: float | None = None,
     maximum: float | None = None,
-) -> Any:
-    """A dataclass field with its JSON doc and constraints kept in metadata."""
-    meta = {"doc": doc, "choices": choices, "minimum": minimum, "maximum": maximum}
-    return field(default=default, metadata=meta)
+) -> dict[str, Any]:
+    """Field metadata: the setting's doc and constraints."""
+    return {"doc": doc, "choices": choices, "minimum": minimum, "maximum": maximum}
 
 
 @dataclass(frozen=True)
 class ModelSettings:
     """Which GGUF model to load and how to run it."""
 
-    path: str = _setting("", "GGUF file to load; empty = the embedded Gemma 3 270M.")
-    threads: int = _setting(
-        0, "llama.cpp threads; 0 = number of physical cores.", minimum=0, maximum=256
+    path: str = field(
+        default="", metadata=_meta("GGUF file to load; empty = the embedded Gemma 3 270M.")
     )
-    context_length: int = _setting(
-        4096, "Context window (tokens).", minimum=256, maximum=1_048_576
+    threads: int = field(
+        default=0,
+        metadata=_meta("llama.cpp threads; 0 = number of physical cores.", minimum=0, maximum=256),
+    )
+    context_length: int = field(
+        default=4096, metadata=_meta("Context window (tokens).", minimum=256, maximum=1_048_576)
     )
 
 
@@ -51,19 +52,26 @@ class ModelSettings:
 class CompletionSettings:
     """How completions are decoded and when they start."""
 
-    max_tokens: int = _setting(64, "Most tokens per completion.", minimum=1, maximum=4096)
-    healing: HealingSetting = _setting(
-        "byte", "Token healing at the cursor.", choices=("byte", "token", "none")
+    max_tokens: int = field(
+        default=64, metadata=_meta("Most tokens per completion.", minimum=1, maximum=4096)
     )
-    decoding: DecodingSetting = _setting(
-        "greedy", "Decoding strategy.", choices=("greedy", "adaptive")
+    healing: HealingSetting = field(
+        default="byte",
+        metadata=_meta("Token healing at the cursor.", choices=("byte", "token", "none")),
     )
-    temperature: float = _setting(0.0, "Sampling temperature; 0 = greedy.", minimum=0, maximum=5)
-    debounce_ms: int = _setting(
-        75,
-        "Wait this long after the last keystroke before completing (milliseconds).",
-        minimum=0,
-        maximum=10_000,
+    decoding: DecodingSetting = field(
+        default="greedy", metadata=_meta("Decoding strategy.", choices=("greedy", "adaptive"))
+    )
+    temperature: float = field(
+        default=0.0, metadata=_meta("Sampling temperature; 0 = greedy.", minimum=0, maximum=5)
+    )
+    debounce_ms: int = field(
+        default=75,
+        metadata=_meta(
+            "Wait this long after the last keystroke before completing (milliseconds).",
+            minimum=0,
+            maximum=10_000,
+        ),
     )
 
 
@@ -71,12 +79,13 @@ class CompletionSettings:
 class DiagnosticsSettings:
     """What the server reports about accepted (or scanned) text."""
 
-    enabled: bool = _setting(True, "Publish uncertain spans of accepted text.")
-    min_level: MinLevelSetting = _setting(
-        "information", "Lowest level published.", choices=("hint", "information", "warning")
+    enabled: bool = field(default=True, metadata=_meta("Publish uncertain spans of accepted text."))
+    min_level: MinLevelSetting = field(
+        default="information",
+        metadata=_meta("Lowest level published.", choices=("hint", "information", "warning")),
     )
-    token_confidence: bool = _setting(
-        True, "Send caveat/tokenConfidence for accepted text."
+    token_confidence: bool = field(
+        default=True, metadata=_meta("Send caveat/tokenConfidence for accepted text.")
     )
 
 

@@ -1,0 +1,250 @@
+"""One completion request, end to end: snapshot, debounce, worker job, stream, stale drop.
+
+Shared by `textDocument/inlineCompletion`, `textDocument/completion` and `caveat/complete`.
+The handler side runs on the event loop; `_Job` runs on the model worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+
+from caveat.engine import Engine
+from caveat.engine.types import Completion, CompletionRequest, TokenRecord
+from caveat.scoring.spans import find_spans
+from caveat.server.positions import utf16_len
+from caveat.server.server import CaveatServer, CompletionEntry
+from caveat.server.tracking import offer_from_region, token_json, track
+from caveat.server.worker import Job, JobCancelled, ModelUnavailable
+
+logger = logging.getLogger(__name__)
+
+#: LSP 3.17 "RequestFailed": the request was valid but the server could not answer it.
+REQUEST_FAILED = -32803
+_TRAILING_SPACE = " \t\r\n"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The document as it was when the request arrived."""
+
+    uri: str
+    version: int | None
+    text: str
+    offset: int
+    position: types.Position
+    language: str | None
+
+
+@dataclass
+class Outcome:
+    """What a completion request produced (an empty, cancelled one when superseded or stale)."""
+
+    id: str
+    snapshot: Snapshot
+    completion: Completion | None = None
+    tokens: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        """The completion text ("" when cancelled)."""
+        return self.completion.text if self.completion is not None else ""
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether nothing usable came out."""
+        return self.completion is None or self.completion.stop_reason == "cancelled"
+
+
+class Streamer:
+    """Worker thread: turns records into `$/progress` chunks of whole characters.
+
+    Trailing whitespace is held back until something follows it, because the engine trims
+    trailing blank lines from the final text; so the chunks always concatenate to the result.
+    """
+
+    def __init__(
+        self, server: CaveatServer, token: types.ProgressToken, completion_id: str
+    ) -> None:
+        """Stream for the request's `partialResultToken`."""
+        self.server = server
+        self.token = token
+        self.id = completion_id
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._data = b""
+        self._decoded = ""
+        self.sent = ""
+        self._records: list[TokenRecord] = []
+        self._sent_tokens = 0
+        self.first_chunk_at: float | None = None
+
+    def on_token(self, record: TokenRecord) -> None:
+        """Take one record; send whatever text became safe to show."""
+        self._records.append(record)
+        self._data += record.bytes
+        self._decoded += self._decoder.decode(record.bytes)
+        ready = self._decoded.rstrip(_TRAILING_SPACE)
+        if len(ready) > len(self.sent):
+            self._send(ready[len(self.sent) :])
+
+    def finish(self, completion: Completion) -> None:
+        """Send what the final text adds to the chunks so far (on the event loop)."""
+        final = completion.text
+        if not final.startswith(self.sent):
+            logger.warning("streamed text is not a prefix of completion %s", self.id)
+            return
+        self._records = list(completion.records)
+        if len(final) > len(self.sent) or self._sent_tokens < len(self._records):
+            self._send(final[len(self.sent) :], final)
+
+    def _send(self, chunk: str, final: str | None = None) -> None:
+        """Send one chunk with the tokens that start inside the text shown so far."""
+        self.sent += chunk
+        shown = len(self.sent.encode("utf-8"))
+        text = final if final is not None else self.sent
+        new = []
+        while self._sent_tokens < len(self._records):
+            record = self._records[self._sent_tokens]
+            if final is None and record.offset >= shown:
+                break
+            new.append(_token(record, text, self.server))
+            self._sent_tokens += 1
+        if self.first_chunk_at is None:
+            self.first_chunk_at = time.perf_counter()
+        value = {"id": self.id, "text": chunk, "tokens": new}
+        self.server.call_soon(
+            self.server.protocol.notify,
+            types.PROGRESS,
+            types.ProgressParams(token=self.token, value=value),
+        )
+
+
+def _token(record: TokenRecord, text: str, server: CaveatServer) -> dict[str, Any]:
+    """Token JSON against the text known so far (offsets only need the text before it)."""
+    head = text.encode("utf-8")[: record.offset].decode("utf-8", errors="ignore")
+    out = token_json(record, head + record.text, server.thresholds)
+    out["offset"] = utf16_len(head)
+    return out
+
+
+def snapshot(server: CaveatServer, uri: str, position: types.Position) -> Snapshot:
+    """Capture the document text and cursor offset now."""
+    from caveat.server.positions import PositionMap
+
+    doc = server.document(uri)
+    text = doc.source
+    offset = PositionMap(text, doc.position_codec).offset(position)
+    return Snapshot(uri, doc.version, text, offset, position, doc.language_id)
+
+
+def _run_job(
+    server: CaveatServer,
+    snap: Snapshot,
+    completion_id: str,
+    on_token: Callable[[TokenRecord], None] | None,
+) -> Callable[[Engine, threading.Event], tuple[Completion, CompletionEntry]]:
+    """The worker-side function: complete, then score spans for later acceptance."""
+    settings = server.settings.completion
+    req = CompletionRequest(
+        prefix=snap.text[: snap.offset],
+        suffix=snap.text[snap.offset :],
+        language=snap.language,
+        max_tokens=settings.max_tokens,
+        healing=settings.healing,
+        temperature=settings.temperature,
+    )
+
+    def run(engine: Engine, cancel: threading.Event) -> tuple[Completion, CompletionEntry]:
+        current = server.workspace.text_documents.get(snap.uri)
+        if current is None or current.version != snap.version:
+            raise JobCancelled()
+        completion = engine.complete(req, cancel=cancel, on_token=on_token)
+        offer = None
+        if completion.text and completion.stop_reason != "cancelled":
+            offer = _offer(server, snap, completion_id, completion)
+        return completion, CompletionEntry(snap.uri, snap.version, snap.offset, completion, offer)
+
+    return run
+
+
+def _offer(server: CaveatServer, snap: Snapshot, cid: str, completion: Completion) -> Any:
+    """Score the completion as if inserted; failures leave it without spans, not broken."""
+    thresholds = server.thresholds
+    if thresholds is None:
+        return None
+    text = snap.text[: snap.offset] + completion.text + snap.text[snap.offset :]
+    start_byte = len(snap.text[: snap.offset].encode("utf-8"))
+    try:
+        spans = find_spans(text, snap.language, completion.records, start_byte, thresholds)
+    except Exception:
+        logger.exception("find_spans failed for %s; no diagnostics for it", cid)
+        spans = []
+    region = track(
+        cid, text, snap.offset, completion.records, spans, thresholds, len(completion.text)
+    )
+    return offer_from_region(region, completion.text)
+
+
+async def complete_at(
+    server: CaveatServer,
+    uri: str,
+    position: types.Position,
+    *,
+    debounce: bool,
+    partial_token: types.ProgressToken | None = None,
+) -> Outcome:
+    """Complete at `position`; newer requests and edits for the same document win."""
+    generation = server.bump_generation(uri)
+    snap = snapshot(server, uri, position)
+    cid = server.next_completion_id()
+    delay = server.settings.completion.debounce_ms / 1000 if debounce else 0.0
+    if delay > 0:
+        await asyncio.sleep(delay)
+        if server.generations.get(uri) != generation:
+            return Outcome(cid, snap)
+    streamer = Streamer(server, partial_token, cid) if partial_token is not None else None
+    job = Job(
+        _run_job(server, snap, cid, streamer.on_token if streamer else None),
+        key=uri,
+        kind="complete",
+    )
+    server.worker.submit(job)
+    try:
+        completion, entry = await asyncio.wrap_future(job.future)
+    except asyncio.CancelledError:
+        job.cancel.set()  # $/cancelRequest: the decode loop sees this within one token
+        raise
+    except JobCancelled:
+        return Outcome(cid, snap)
+    except ModelUnavailable as exc:
+        raise JsonRpcException(f"caveat: no model: {exc}", REQUEST_FAILED) from exc
+    current = server.workspace.text_documents.get(uri)
+    if completion.stop_reason == "cancelled" or current is None or current.version != snap.version:
+        return Outcome(cid, snap)  # superseded or stale: drop the result
+    server.remember(cid, entry)
+    if entry.offer is not None:
+        server.provenance(uri).add_offer(entry.offer)
+    if streamer is not None:
+        streamer.finish(completion)
+    timings = completion.timings
+    server.send_status(
+        "ready",
+        lastLatencyMs=round(timings.total_ms, 1),
+        tokensPerSecond=round(timings.tokens_per_second, 1),
+    )
+    tokens = [_token(r, completion.text, server) for r in completion.records]
+    return Outcome(cid, snap, completion, tokens)
+
+
+def accept_command(cid: str) -> types.Command:
+    """The `caveat.accept` command that reports an inserted completion."""
+    return types.Command(title="Accept", command="caveat.accept", arguments=[{"completionId": cid}])

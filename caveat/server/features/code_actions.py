@@ -1,0 +1,51 @@
+"""`textDocument/codeAction` on a flagged span: one quick fix per alternative."""
+
+from __future__ import annotations
+
+from lsprotocol import types
+
+from caveat.server.positions import PositionMap
+from caveat.server.server import CaveatServer
+
+
+def register(server: CaveatServer) -> None:
+    """Register code actions (quick fixes only)."""
+
+    @server.feature(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]),
+    )
+    def code_action(
+        ls: CaveatServer, params: types.CodeActionParams
+    ) -> list[types.CodeAction] | None:
+        uri = params.text_document.uri
+        doc = ls.document(uri)
+        prov = ls.documents.get(uri)
+        only = params.context.only
+        if prov is None or (only and types.CodeActionKind.QuickFix not in only):
+            return None
+        positions = PositionMap.of(doc)
+        start = positions.offset(params.range.start)
+        end = positions.offset(params.range.end)
+        actions: list[types.CodeAction] = []
+        for span in prov.spans_at(start, end):
+            for choice in span.choices:
+                edit = types.TextDocumentEdit(
+                    text_document=types.OptionalVersionedTextDocumentIdentifier(
+                        uri=uri, version=doc.version
+                    ),
+                    edits=[
+                        types.TextEdit(
+                            range=positions.range(choice.start, choice.end), new_text=choice.text
+                        )
+                    ],
+                )
+                actions.append(
+                    types.CodeAction(
+                        title=f"Replace with '{choice.text}' (caveat, {choice.probability:.0%})",
+                        kind=types.CodeActionKind.QuickFix,
+                        edit=types.WorkspaceEdit(document_changes=[edit]),
+                        data={"completionId": span.completion_id, "spanId": span.id},
+                    )
+                )
+        return actions or None

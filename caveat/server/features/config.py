@@ -1,0 +1,130 @@
+"""Settings (initializationOptions, workspace/configuration, didChangeConfiguration) and the
+model's lifecycle: load on the worker after `initialized`, reload when `model.*` changes,
+report it with work-done progress, `caveat/status` and, on failure, `window/showMessage`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any
+
+from lsprotocol import types
+
+from caveat.engine import Engine
+from caveat.server.progress import WorkDone
+from caveat.server.server import CaveatServer
+from caveat.server.settings import Settings, parse_settings
+from caveat.server.worker import ModelState
+
+logger = logging.getLogger(__name__)
+
+EMBEDDED_NAME = "Gemma 3 270M (embedded)"
+
+
+def apply_settings(server: CaveatServer, raw: Any, origin: str) -> bool:
+    """Merge raw settings onto the current ones; warn about bad values. True if model changed."""
+    settings, problems = parse_settings(raw, server.settings)
+    if problems:
+        server.show(f"caveat: invalid settings in {origin}: " + "; ".join(problems))
+    model_changed = settings.model != server.settings.model
+    server.settings = settings
+    return model_changed
+
+
+async def pull_configuration(server: CaveatServer) -> Any:
+    """Ask the client for section `caveat`, if it can answer; None otherwise."""
+    caps = server.client_capabilities.workspace
+    if not (caps and caps.configuration):
+        return None
+    try:
+        result = await server.workspace_configuration_async(
+            types.ConfigurationParams(items=[types.ConfigurationItem(section="caveat")])
+        )
+    except Exception as exc:
+        logger.warning("workspace/configuration failed: %s", exc)
+        return None
+    return result[0] if result else None
+
+
+def _load_function(server: CaveatServer, progress: WorkDone) -> Any:
+    """The loader the worker runs: engine, then its calibrated thresholds."""
+    model = server.settings.model
+
+    def load() -> Engine:
+        from caveat.engine import load_engine
+        from caveat.scoring.calibration import load_thresholds
+
+        engine = load_engine(
+            model.path or None,
+            n_ctx=model.context_length,
+            n_threads=model.threads,
+            progress=progress.report,
+        )
+        server.thresholds = load_thresholds(engine.info.sha256)
+        server.model_name = engine.info.name
+        return engine
+
+    return load
+
+
+async def load_model(server: CaveatServer) -> None:
+    """(Re)load the model on the worker thread with a progress bar; returns when done."""
+    path = server.settings.model.path
+    server.model_name = os.path.basename(path) if path else EMBEDDED_NAME
+    progress = WorkDone(server, "caveat: loading the model")
+    await progress.begin(server.model_name)
+    done = server.worker.start(_load_function(server, progress))
+    try:
+        await asyncio.wrap_future(done)
+    finally:
+        progress.end("ready" if server.worker.state == "ready" else "failed")
+
+
+def _on_state(server: CaveatServer, state: ModelState, error: str | None) -> None:
+    """Event loop: announce a model state change."""
+    if state == "error":
+        server.show(f"caveat: the model could not be loaded. {error}", types.MessageType.Error)
+        server.send_status("error", error)
+    elif state in ("loading", "ready"):
+        server.send_status(state)
+
+
+def _spawn(server: CaveatServer, coro: Any) -> None:
+    """Run a coroutine in the background, keeping a reference so it is not collected."""
+    task = asyncio.ensure_future(coro)
+    server.background.add(task)
+    task.add_done_callback(server.background.discard)
+
+
+def register(server: CaveatServer) -> None:
+    """Register initialize/initialized/didChangeConfiguration."""
+    server.state_listeners.append(lambda state, error: _on_state(server, state, error))
+
+    @server.feature(types.INITIALIZE)
+    async def initialize(ls: CaveatServer, params: types.InitializeParams) -> None:
+        ls.loop = asyncio.get_running_loop()
+        ls.settings = Settings()
+        apply_settings(ls, params.initialization_options, "initializationOptions")
+
+    @server.feature(types.INITIALIZED)
+    async def initialized(ls: CaveatServer, params: types.InitializedParams) -> None:
+        raw = await pull_configuration(ls)
+        if raw is not None:
+            apply_settings(ls, raw, "workspace/configuration")
+        _spawn(ls, load_model(ls))
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    async def did_change_configuration(
+        ls: CaveatServer, params: types.DidChangeConfigurationParams
+    ) -> None:
+        raw = await pull_configuration(ls)
+        if raw is None:
+            raw = params.settings
+        if apply_settings(ls, raw, "the configuration") and ls.worker.started:
+            _spawn(ls, load_model(ls))
+
+    @server.feature(types.SHUTDOWN)
+    def shutdown(ls: CaveatServer, params: None) -> None:
+        ls.worker.stop()

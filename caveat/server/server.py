@@ -1,0 +1,141 @@
+"""The caveat language server: shared state, and the ordered registration of its features.
+
+Handlers live in `caveat.server.features` (one module per feature); this class holds what they
+share: settings, the model worker, per-document provenance, recent completions, and the few
+helpers that cross from the worker thread back to the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
+from pygls.lsp.server import LanguageServer
+from pygls.workspace import TextDocument
+
+from caveat import __version__
+from caveat.engine.types import Completion
+from caveat.scoring.types import Thresholds
+from caveat.server.provenance import DocumentProvenance, Offer
+from caveat.server.settings import Settings
+from caveat.server.worker import ModelState, ModelWorker
+
+logger = logging.getLogger(__name__)
+
+#: Completions remembered for `caveat.accept` (the newest ones).
+MAX_COMPLETIONS = 64
+
+
+@dataclass(frozen=True)
+class CompletionEntry:
+    """A completion the server handed out, and where it belongs."""
+
+    uri: str
+    version: int | None
+    offset: int
+    completion: Completion
+    offer: Offer | None
+
+
+class CaveatServer(LanguageServer):
+    """pygls server with caveat's shared state; features register onto it."""
+
+    def __init__(self) -> None:
+        """A server with default settings and an idle model worker."""
+        super().__init__(
+            "caveat", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental
+        )
+        self.settings = Settings()
+        self.init_options: Any = None
+        self.worker = ModelWorker(on_state=self._on_model_state)
+        self.thresholds: Thresholds | None = None
+        self.model_name = ""
+        self.documents: dict[str, DocumentProvenance] = {}
+        self.completions: OrderedDict[str, CompletionEntry] = OrderedDict()
+        self.generations: dict[str, int] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.state_listeners: list[Callable[[ModelState, str | None], None]] = []
+        self.background: set[asyncio.Future[Any]] = set()
+        self._ids = itertools.count(1)
+        self._scan_ids = itertools.count(1)
+
+    # --- thread crossing -------------------------------------------------------------------
+
+    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run `fn(*args)` on the event loop; safe to call from the worker thread."""
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+        loop.call_soon_threadsafe(fn, *args)
+
+    def _on_model_state(self, state: ModelState, error: str | None) -> None:
+        """Worker thread: hand model state changes to the listeners on the event loop."""
+        for listener in self.state_listeners:
+            self.call_soon(listener, state, error)
+
+    # --- documents ---------------------------------------------------------------------------
+
+    def document(self, uri: str) -> TextDocument:
+        """The open document, or a clear error for a URI the client never opened."""
+        doc: TextDocument | None = self.workspace.text_documents.get(uri)
+        if doc is None:
+            raise JsonRpcInvalidParams(f"caveat: document not open: {uri}")
+        return doc
+
+    def provenance(self, uri: str) -> DocumentProvenance:
+        """The provenance of an open document (created on first use)."""
+        prov = self.documents.get(uri)
+        if prov is None:
+            prov = self.documents[uri] = DocumentProvenance(self.document(uri).source)
+        return prov
+
+    def next_completion_id(self) -> str:
+        """A fresh completion id, unique for the server's lifetime."""
+        return f"c{next(self._ids)}"
+
+    def next_scan_id(self) -> str:
+        """A fresh scan id."""
+        return f"scan{next(self._scan_ids)}"
+
+    def remember(self, completion_id: str, entry: CompletionEntry) -> None:
+        """Keep a completion for acceptance, forgetting the oldest beyond the limit."""
+        self.completions[completion_id] = entry
+        while len(self.completions) > MAX_COMPLETIONS:
+            self.completions.popitem(last=False)
+
+    def bump_generation(self, uri: str) -> int:
+        """Mark a new completion request for `uri`; older ones compare and give up."""
+        self.generations[uri] = self.generations.get(uri, 0) + 1
+        return self.generations[uri]
+
+    # --- notifications -----------------------------------------------------------------------
+
+    def show(self, message: str, kind: types.MessageType = types.MessageType.Warning) -> None:
+        """Tell the user something (window/showMessage) and log it."""
+        logger.log(logging.ERROR if kind == types.MessageType.Error else logging.WARNING, message)
+        self.window_show_message(types.ShowMessageParams(type=kind, message=message))
+
+    def send_status(self, state: str, message: str | None = None, **extra: Any) -> None:
+        """Send `caveat/status` (model state, last latency ...)."""
+        params: dict[str, Any] = {"state": state, "model": self.model_name}
+        if message is not None:
+            params["message"] = message
+        params.update({k: v for k, v in extra.items() if v is not None})
+        self.protocol.notify("caveat/status", params)
+
+
+def create_server() -> CaveatServer:
+    """A server with every feature registered, in the registry's order."""
+    from caveat.server.features import FEATURES
+
+    server = CaveatServer()
+    for feature in FEATURES:
+        feature.register(server)
+    return server

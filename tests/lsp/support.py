@@ -1,0 +1,148 @@
+"""A pytest-lsp client that also records caveat's own notifications and partial results."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from typing import Any
+
+import attrs
+from lsprotocol import types
+from lsprotocol.converters import get_converter
+from pygls.protocol import default_converter
+from pytest_lsp import LanguageClient
+from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
+
+#: Seconds to wait for any single answer from the server.
+WAIT = 60.0
+#: Seconds to wait for the model to load (the first run assembles it into the user cache).
+LOAD_WAIT = 300.0
+
+
+def plain(value: Any) -> Any:
+    """A notification payload as plain JSON-like data (pygls may hand over attrs objects)."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if attrs.has(type(value)):
+        return get_converter().unstructure(value)
+    if hasattr(value, "__dict__") and not isinstance(value, type):
+        return {k: plain(v) for k, v in vars(value).items()}
+    return value
+
+
+class Recorder:
+    """What the server sent besides responses: statuses, token confidences, partial results."""
+
+    def __init__(self, client: LanguageClient) -> None:
+        """Record for `client`."""
+        self.client = client
+        self.statuses: list[dict[str, Any]] = []
+        self.confidence: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.partials: dict[Any, list[tuple[float, dict[str, Any]]]] = defaultdict(list)
+        self.init_result: Any = None
+
+    @staticmethod
+    def of(client: LanguageClient) -> Recorder:
+        """The recorder attached to `client`."""
+        recorder: Recorder = client._caveat_recorder  # type: ignore[attr-defined]
+        return recorder
+
+    async def _until(self, check: Any, timeout: float, what: str) -> None:
+        """Poll `check()` until true, failing after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while not check():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}")
+            await asyncio.sleep(0.01)
+
+    async def wait_ready(self, timeout: float = LOAD_WAIT) -> dict[str, Any]:
+        """Wait for `caveat/status` ready or error; return it."""
+        done = lambda: any(s["state"] in ("ready", "error") for s in self.statuses)  # noqa: E731
+        await self._until(done, timeout, "the model to load")
+        return next(s for s in self.statuses if s["state"] in ("ready", "error"))
+
+    async def wait_partial(self, token: Any, timeout: float = WAIT) -> None:
+        """Wait for the first partial result of `token`."""
+        await self._until(lambda: bool(self.partials.get(token)), timeout, "a partial result")
+
+    async def change(self, uri: str, version: int, rng: types.Range, text: str) -> None:
+        """Send one incremental didChange, then a round trip so its effects have arrived."""
+        self.client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                content_changes=[types.TextDocumentContentChangePartial(range=rng, text=text)],
+            )
+        )
+        await self.barrier(uri)
+
+    async def barrier(self, uri: str) -> None:
+        """A cheap request: the server answers in order, so earlier notifications are in."""
+        await asyncio.wait_for(
+            self.client.text_document_hover_async(
+                types.HoverParams(
+                    text_document=types.TextDocumentIdentifier(uri=uri),
+                    position=types.Position(line=0, character=0),
+                )
+            ),
+            WAIT,
+        )
+
+
+def make_client() -> LanguageClient:
+    """A pytest-lsp client whose `$/progress` handler also accepts partial results."""
+    client = LanguageClient(converter_factory=default_converter)
+    recorder = Recorder(client)
+    client._caveat_recorder = recorder  # type: ignore[attr-defined]
+    features = dict(DEFAULT_CLIENT_FEATURES)
+    work_done = features[types.PROGRESS]
+
+    def progress(ls: LanguageClient, params: types.ProgressParams) -> None:
+        value = plain(params.value)
+        if isinstance(value, dict) and "kind" in value:
+            work_done(ls, params)
+        else:
+            recorder.partials[params.token].append((time.perf_counter(), value))
+
+    features[types.PROGRESS] = progress
+    register_lsp_features(client, features)
+
+    @client.feature("caveat/status")
+    def status(ls: LanguageClient, params: Any) -> None:
+        recorder.statuses.append(plain(params))
+
+    @client.feature("caveat/tokenConfidence")
+    def token_confidence(ls: LanguageClient, params: Any) -> None:
+        data = plain(params)
+        recorder.confidence[data["uri"]].append(data)
+
+    return client
+
+
+def utf16_position(text: str, offset: int) -> types.Position:
+    """The LSP position (UTF-16 columns) of code-point `offset` in `text`."""
+    before = text[:offset]
+    line = before.count("\n")
+    column = before[before.rfind("\n") + 1 :]
+    return types.Position(line=line, character=len(column.encode("utf-16-le")) // 2)
+
+
+def utf16_offset(text: str, position: types.Position) -> int:
+    """The code-point offset of an LSP position (UTF-16 columns) in `text`."""
+    lines = text.split("\n")
+    start = sum(len(line) + 1 for line in lines[: position.line])
+    line = lines[position.line] if position.line < len(lines) else ""
+    units = line.encode("utf-16-le")[: position.character * 2]
+    return start + len(units.decode("utf-16-le"))
+
+
+def text_in_range(text: str, rng: types.Range) -> str:
+    """The text an LSP range (UTF-16) covers."""
+    return text[utf16_offset(text, rng.start) : utf16_offset(text, rng.end)]
+
+
+def apply_text_edit(text: str, rng: types.Range, new_text: str) -> str:
+    """`text` with the range replaced, as a client applies an edit."""
+    return text[: utf16_offset(text, rng.start)] + new_text + text[utf16_offset(text, rng.end) :]

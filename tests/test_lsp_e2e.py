@@ -1,0 +1,393 @@
+"""The real server over stdio with the embedded model, as VS Code would drive it.
+
+One server per session (the model loads once). Tests open their own documents (distinct URIs),
+find whatever uncertain spans the server reports, and check positions by recomputing them in
+UTF-16 from the completion text and the document.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_lsp
+from lsp.support import (
+    WAIT,
+    Recorder,
+    apply_text_edit,
+    make_client,
+    plain,
+    text_in_range,
+    utf16_position,
+)
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+SERVER = [sys.executable, "-m", "caveat", "serve"]
+INIT_OPTIONS = {"completion": {"debounceMs": 0, "maxTokens": 24}}
+
+# Lines the tiny model continues with code it is unsure about; the emoji (two UTF-16 units,
+# four UTF-8 bytes) and CJK text (one UTF-16 unit, three UTF-8 bytes) sit before the cursor.
+UNSURE_PROMPTS = [
+    'import os\n\nlabel = "📦 货物清单"; path = os.path.',
+    'names = ["😀", "世界"]\nfor i, name in enumerate(names): print(i, name, "→", ',
+    'emoji = "🐍"; greeting = "你好"\ndef describe(animal):\n    return f"{emoji} ',
+]
+
+
+@pytest_lsp.fixture(
+    scope="session",
+    config=ClientServerConfig(server_command=SERVER, client_factory=make_client),
+)
+async def client(lsp_client: LanguageClient) -> AsyncIterator[None]:
+    """A VS Code-like client with the model loaded."""
+    result = await lsp_client.initialize_session(
+        types.InitializeParams(
+            capabilities=client_capabilities("visual-studio-code"),
+            initialization_options=INIT_OPTIONS,
+        )
+    )
+    recorder = Recorder.of(lsp_client)
+    recorder.init_result = result
+    await recorder.wait_ready()
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def open_doc(client: LanguageClient, name: str, text: str) -> str:
+    """Open a Python document and return its URI."""
+    uri = f"file:///caveat-tests/{name}.py"
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(
+                uri=uri, language_id="python", version=1, text=text
+            )
+        )
+    )
+    return uri
+
+
+async def complete(
+    client: LanguageClient, uri: str, position: types.Position, token: Any = None
+) -> dict[str, Any]:
+    """Send `caveat/complete` and wait (with a timeout) for its result."""
+    params: dict[str, Any] = {
+        "textDocument": {"uri": uri},
+        "position": {"line": position.line, "character": position.character},
+    }
+    if token is not None:
+        params["partialResultToken"] = token
+    result = await asyncio.wait_for(
+        client.protocol.send_request_async("caveat/complete", params), WAIT
+    )
+    data: dict[str, Any] = plain(result)
+    return data
+
+
+def end_position(text: str) -> types.Position:
+    """The UTF-16 position at the end of `text`."""
+    return utf16_position(text, len(text))
+
+
+async def accept_completion(
+    client: LanguageClient, name: str, prompt: str
+) -> tuple[str, str, dict[str, Any]]:
+    """Complete at the end of `prompt`, insert the text as an editor would, accept it."""
+    uri = await open_doc(client, name, prompt)
+    pos = end_position(prompt)
+    result = await complete(client, uri, pos)
+    assert result["text"], result
+    doc = apply_text_edit(prompt, types.Range(start=pos, end=pos), result["text"])
+    await Recorder.of(client).change(uri, 2, types.Range(start=pos, end=pos), result["text"])
+    reply = await asyncio.wait_for(
+        client.workspace_execute_command_async(
+            types.ExecuteCommandParams(
+                command="caveat.accept", arguments=[{"completionId": result["id"]}]
+            )
+        ),
+        WAIT,
+    )
+    assert reply["recorded"] is True
+    return uri, doc, result
+
+
+async def flagged(client: LanguageClient) -> tuple[str, str, dict[str, Any], list[Any]]:
+    """The first prompt whose accepted completion has diagnostics (the model decides which)."""
+    for index, prompt in enumerate(UNSURE_PROMPTS):
+        uri, doc, result = await accept_completion(
+            client, f"flagged{index}_{time.time_ns()}", prompt
+        )
+        diags = client.diagnostics.get(uri, [])
+        if diags:
+            return uri, doc, result, list(diags)
+    pytest.fail("no prompt produced an uncertain span")
+
+
+async def test_capabilities_advertise_the_features(client: LanguageClient) -> None:
+    """Inline completion, hover, code actions and the three commands are advertised."""
+    caps = Recorder.of(client).init_result.capabilities
+    assert caps.inline_completion_provider is not None
+    assert caps.hover_provider and caps.code_action_provider and caps.completion_provider
+    assert caps.execute_command_provider is not None
+    assert set(caps.execute_command_provider.commands) >= {
+        "caveat.accept",
+        "caveat.scanDocument",
+        "caveat.clear",
+    }
+    assert caps.position_encoding == types.PositionEncodingKind.Utf16
+    assert Recorder.of(client).statuses[-1]["state"] == "ready"
+
+
+async def test_inline_completion_returns_text_with_accept_command(client: LanguageClient) -> None:
+    """A ghost-text item at the cursor, carrying caveat.accept with its completion id."""
+    prompt = "def add(a, b):\n    return "
+    uri = await open_doc(client, "inline", prompt)
+    pos = end_position(prompt)
+    result = await asyncio.wait_for(
+        client.text_document_inline_completion_async(
+            types.InlineCompletionParams(
+                text_document=types.TextDocumentIdentifier(uri=uri),
+                position=pos,
+                context=types.InlineCompletionContext(
+                    trigger_kind=types.InlineCompletionTriggerKind.Invoked
+                ),
+            )
+        ),
+        WAIT,
+    )
+    assert isinstance(result, types.InlineCompletionList) and len(result.items) == 1
+    item = result.items[0]
+    assert isinstance(item.insert_text, str) and item.insert_text.strip()
+    assert item.range == types.Range(start=pos, end=pos)
+    assert item.command is not None and item.command.command == "caveat.accept"
+    assert item.command.arguments and item.command.arguments[0]["completionId"]
+
+
+async def test_completion_fallback_returns_one_item(client: LanguageClient) -> None:
+    """Clients without inline completion get one plain-text completion item."""
+    prompt = "def square(x):\n    return "
+    uri = await open_doc(client, "fallback", prompt)
+    result = await asyncio.wait_for(
+        client.text_document_completion_async(
+            types.CompletionParams(
+                text_document=types.TextDocumentIdentifier(uri=uri), position=end_position(prompt)
+            )
+        ),
+        WAIT,
+    )
+    assert isinstance(result, types.CompletionList) and len(result.items) == 1
+    item = result.items[0]
+    assert item.kind == types.CompletionItemKind.Text and item.insert_text
+    assert item.label == item.insert_text.strip().splitlines()[0]
+    assert item.command is not None and item.command.command == "caveat.accept"
+
+
+async def test_streamed_partials_arrive_first_and_concatenate(client: LanguageClient) -> None:
+    """`$/progress` chunks come before the result and add up to its text and tokens."""
+    prompt = "def fibonacci(n):\n    "
+    uri = await open_doc(client, "stream", prompt)
+    recorder = Recorder.of(client)
+    token = f"partial-{time.time_ns()}"
+    result = await complete(client, uri, end_position(prompt), token)
+    received_at = time.perf_counter()
+    chunks = recorder.partials[token]
+    assert chunks, "no partial result arrived"
+    assert all(at < received_at for at, _ in chunks)
+    assert "".join(c["text"] for _, c in chunks) == result["text"]
+    streamed_tokens = [t for _, c in chunks for t in c["tokens"]]
+    assert streamed_tokens == result["tokens"]
+    text = result["text"]
+    for tok in result["tokens"]:
+        # Offsets are UTF-16 units into the completion text.
+        units = text.encode("utf-16-le")
+        start = units[: tok["offset"] * 2].decode("utf-16-le")
+        assert text[len(start) :].startswith(tok["text"].rstrip("\ufffd"))
+    assert result["stopReason"] in {"eos", "max_tokens", "stop_string", "scope", "repetition"}
+    assert result["timings"]["totalMs"] > 0
+
+
+async def test_accepted_spans_sit_at_utf16_ranges(client: LanguageClient) -> None:
+    """Diagnostics and token confidences land on the right text after emoji and CJK."""
+    uri, doc, result, diags = await flagged(client)
+    recorder = Recorder.of(client)
+    start = doc.index(result["text"], len(doc) - len(result["text"]) - 1)
+    for diag in diags:
+        assert diag.source == "caveat" and diag.code == "uncertain"
+        assert diag.data["completionId"] == result["id"] and diag.data["spanId"]
+        under = text_in_range(doc, diag.range)
+        assert under.strip(), diag
+    # Every token of the completion covers exactly its own text in the document.
+    confidence = recorder.confidence[uri][-1]
+    assert len(confidence["tokens"]) == len(result["tokens"])
+    for sent, tok in zip(confidence["tokens"], result["tokens"], strict=True):
+        rng = types.Range(
+            start=types.Position(**sent["range"]["start"]),
+            end=types.Position(**sent["range"]["end"]),
+        )
+        assert rng.start == utf16_position(doc, start + _char_offset(result["text"], tok["offset"]))
+        assert text_in_range(doc, rng).startswith(tok["text"].rstrip("\ufffd"))
+    # The hover over each span quotes exactly the text under the diagnostic's range.
+    for diag in diags:
+        hover = await _hover(client, uri, diag.range.start)
+        assert hover is not None
+        assert f"`{text_in_range(doc, diag.range)}`" in hover.contents.value
+
+
+def _char_offset(text: str, utf16_offset: int) -> int:
+    """The code-point offset of a UTF-16 offset into `text`."""
+    return len(text.encode("utf-16-le")[: utf16_offset * 2].decode("utf-16-le"))
+
+
+async def _hover(client: LanguageClient, uri: str, pos: types.Position) -> Any:
+    """Hover with a timeout."""
+    return await asyncio.wait_for(
+        client.text_document_hover_async(
+            types.HoverParams(text_document=types.TextDocumentIdentifier(uri=uri), position=pos)
+        ),
+        WAIT,
+    )
+
+
+async def test_hover_lists_alternatives(client: LanguageClient) -> None:
+    """Hovering a flagged span shows the score in words and the alternatives."""
+    uri, _doc, _, diags = await flagged(client)
+    hover = await _hover(client, uri, diags[0].range.start)
+    assert hover is not None and hover.range == diags[0].range
+    value = hover.contents.value
+    assert "The model gave this **" in value and "%**" in value
+    assert "It also considered:" in value and "1. `" in value
+    outside = await _hover(client, uri, types.Position(line=0, character=0))
+    assert outside is None
+
+
+async def test_typing_above_shifts_and_inside_clears(client: LanguageClient) -> None:
+    """A line inserted above moves the spans down; a keystroke inside one removes it."""
+    uri, doc, _, diags = await flagged(client)
+    recorder = Recorder.of(client)
+    top = types.Range(start=types.Position(0, 0), end=types.Position(0, 0))
+    await recorder.change(uri, 3, top, "# a new first line\n")
+    doc = "# a new first line\n" + doc
+    shifted = client.diagnostics[uri]
+    assert [(d.range.start.line, d.range.start.character) for d in shifted] == [
+        (d.range.start.line + 1, d.range.start.character) for d in diags
+    ]
+    assert [d.data["spanId"] for d in shifted] == [d.data["spanId"] for d in diags]
+    target = shifted[0]
+    inside = types.Position(target.range.start.line, target.range.start.character + 1)
+    if target.range.end == inside:  # a one-unit span: type at its start's inside edge instead
+        inside = target.range.start
+    await recorder.change(uri, 4, types.Range(start=inside, end=inside), "z")
+    remaining = {d.data["spanId"] for d in client.diagnostics[uri]}
+    if inside != target.range.start:
+        assert target.data["spanId"] not in remaining
+    assert remaining <= {d.data["spanId"] for d in shifted}
+
+
+async def test_undo_removes_all_spans(client: LanguageClient) -> None:
+    """Deleting the inserted completion clears its diagnostics."""
+    uri, doc, result, _ = await flagged(client)
+    start = utf16_position(doc, len(doc) - len(result["text"]))
+    end = utf16_position(doc, len(doc))
+    await Recorder.of(client).change(uri, 3, types.Range(start=start, end=end), "")
+    assert client.diagnostics[uri] == []
+    assert Recorder.of(client).confidence[uri][-1]["tokens"] == []
+
+
+async def test_code_action_replaces_the_span_and_clears_it(client: LanguageClient) -> None:
+    """A quick fix carries a versioned edit; applying it removes the span's diagnostic."""
+    uri, doc, _, diags = await flagged(client)
+    target = diags[0]
+    actions = await asyncio.wait_for(
+        client.text_document_code_action_async(
+            types.CodeActionParams(
+                text_document=types.TextDocumentIdentifier(uri=uri),
+                range=target.range,
+                context=types.CodeActionContext(diagnostics=[target]),
+            )
+        ),
+        WAIT,
+    )
+    assert actions, "no quick fix for a flagged span"
+    action = actions[0]
+    assert isinstance(action, types.CodeAction) and action.kind == types.CodeActionKind.QuickFix
+    assert action.title.startswith("Replace with '") and "(caveat, " in action.title
+    assert action.edit is not None and action.edit.document_changes
+    change = action.edit.document_changes[0]
+    assert isinstance(change, types.TextDocumentEdit)
+    assert change.text_document.uri == uri and change.text_document.version == 2
+    edit = change.edits[0]
+    assert isinstance(edit, types.TextEdit)
+    await Recorder.of(client).change(uri, 3, edit.range, edit.new_text)
+    assert target.data["spanId"] not in {d.data["spanId"] for d in client.diagnostics[uri]}
+    assert edit.new_text in apply_text_edit(doc, edit.range, edit.new_text)
+
+
+async def test_cancel_request_answers_promptly(client: LanguageClient) -> None:
+    """$/cancelRequest stops the decode within a step and answers RequestCancelled."""
+    prompt = "# A long list of the countries of the world, one per line:\ncountries = [\n"
+    uri = await open_doc(client, "cancel", prompt)
+    recorder = Recorder.of(client)
+    token = f"cancel-{time.time_ns()}"
+    params = {
+        "textDocument": {"uri": uri},
+        "position": {"line": 2, "character": 0},
+        "partialResultToken": token,
+    }
+    msg_id = f"cancel-me-{time.time_ns()}"
+    future = client.protocol.send_request("caveat/complete", params, msg_id=msg_id)
+    await recorder.wait_partial(token)
+    cancelled_at = time.perf_counter()
+    client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=msg_id))
+    with pytest.raises(JsonRpcException) as info:
+        await asyncio.wait_for(asyncio.wrap_future(future), WAIT)
+    assert info.value.code == -32800
+    assert time.perf_counter() - cancelled_at < 1.0
+    # The worker is free again: a fresh request completes.
+    result = await complete(client, uri, types.Position(2, 0))
+    assert result["text"]
+
+
+async def test_newer_request_supersedes_older(client: LanguageClient) -> None:
+    """Two requests for one document: the first answers cancelled, the second completes."""
+    prompt = "def greet(name):\n    return "
+    uri = await open_doc(client, "supersede", prompt)
+    pos = end_position(prompt)
+    first = asyncio.ensure_future(complete(client, uri, pos))
+    await asyncio.sleep(0)  # make sure the first request is sent first
+    second = asyncio.ensure_future(complete(client, uri, pos))
+    older, newer = await asyncio.gather(first, second)
+    assert older["text"] == "" and older["stopReason"] == "cancelled"
+    assert newer["text"] and newer["stopReason"] != "cancelled"
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "code"),
+    [
+        ("caveat/complete", {"position": {"line": 0}}, -32602),
+        (
+            "caveat/complete",
+            {"textDocument": {"uri": "file:///nope.py"}, "position": {"line": 0, "character": 0}},
+            -32602,
+        ),
+        ("caveat/noSuchMethod", {}, -32601),
+        ("workspace/executeCommand", {"command": "caveat.accept", "arguments": [42]}, -32602),
+        ("workspace/executeCommand", {"command": "caveat.nothing", "arguments": []}, -32602),
+    ],
+)
+async def test_bad_requests_get_errors_and_the_server_stays_up(
+    client: LanguageClient, method: str, params: dict[str, Any], code: int
+) -> None:
+    """Malformed params and unknown methods answer JSON-RPC errors; later requests still work."""
+    with pytest.raises(JsonRpcException) as info:
+        await asyncio.wait_for(client.protocol.send_request_async(method, params), WAIT)
+    assert info.value.code == code
+    prompt = "x = 1\ny = "
+    uri = await open_doc(client, f"alive{time.time_ns()}", prompt)
+    assert (await complete(client, uri, end_position(prompt)))["id"]
