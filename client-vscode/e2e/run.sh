@@ -108,5 +108,10 @@ if [ "$status" -eq 0 ] && [ "$UPDATE_SCREENSHOT" = 1 ]; then
   cp "$E2E_DIR/screenshot-vscode.png" "$REPO/docs/screenshot-vscode.png"
   log "screenshot copied to docs/screenshot-vscode.png"
 fi
-[ "$status" -eq 0 ] || { log "code-server log tail:"; tail -20 "$E2E_DIR/code-server.log"; }
+if [ "$status" -ne 0 ]; then
+  log "caveat output channel (tail):"
+  find "$E2E_DIR/data/logs" -path '*caveat*' -name '*.log' -exec tail -n 30 {} + 2>/dev/null || true
+  log "code-server log (tail):"
+  tail -n 20 "$E2E_DIR/code-server.log"
+fi
 exit "$status"

@@ -54,7 +54,15 @@ export class InlineCompleter implements vscode.Disposable {
       return next(document, position, context, token);
     }
     const key = streamKey(document.uri.toString(), document.version, position.line, position.character);
-    const stream = this.current?.key === key ? this.current : this.start(client, document, position, key);
+    let stream = this.current?.key === key ? this.current : undefined;
+    if (!stream) {
+      // caveat/complete does not debounce (explicit requests should not wait), so typing does
+      // it here, as the server does for automatic textDocument/inlineCompletion.
+      if (context.triggerKind === vscode.InlineCompletionTriggerKind.Automatic && !(await pause(debounceMs(), token))) {
+        return undefined;
+      }
+      stream = this.start(client, document, position, key);
+    }
     if (!(await stream.waitFirstLine(token)) || token.isCancellationRequested) {
       return undefined;
     }
@@ -167,4 +175,26 @@ export class InlineCompleter implements vscode.Disposable {
       }
     }, wait);
   }
+}
+
+function debounceMs(): number {
+  return vscode.workspace.getConfiguration('caveat').get<number>('completion.debounceMs', 75);
+}
+
+/** Wait `ms`; false if `token` was cancelled meanwhile (the user typed on). */
+function pause(ms: number, token: vscode.CancellationToken): Promise<boolean> {
+  if (ms <= 0) {
+    return Promise.resolve(!token.isCancellationRequested);
+  }
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      sub.dispose();
+      resolve(!token.isCancellationRequested);
+    }, ms);
+    const sub = token.onCancellationRequested(() => {
+      clearTimeout(timer);
+      sub.dispose();
+      resolve(false);
+    });
+  });
 }
