@@ -1,0 +1,67 @@
+"""Helpers shared by the subcommands: model flags, loading with progress, error reporting."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from caveat.engine import Engine, ModelError, load_engine
+
+EXIT_USAGE = 2
+
+
+def add_model_args(parser: argparse.ArgumentParser) -> None:
+    """`--model`, `--threads`, `--ctx`: which model to load and how."""
+    parser.add_argument(
+        "--model", metavar="PATH", default=None, help="GGUF model file (default: embedded)"
+    )
+    parser.add_argument("--threads", type=int, default=0, help="llama.cpp threads (0 = auto)")
+    parser.add_argument("--ctx", type=int, default=4096, help="context window in tokens")
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> int:
+    """Print one clear paragraph to stderr and return the exit code (no traceback)."""
+    Console(stderr=True, soft_wrap=False).print(f"[bold red]caveat:[/] {message}", highlight=False)
+    return code
+
+
+@contextmanager
+def progress_bar(quiet: bool = False) -> Iterator[Progress]:
+    """A rich progress bar on stderr, for model assembly and other long work."""
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=quiet or not sys.stderr.isatty(),
+    )
+    with progress:
+        yield progress
+
+
+def open_engine(args: argparse.Namespace) -> Engine:
+    """Load the engine the flags name, with a progress bar; raises ModelError."""
+    with progress_bar() as bar:
+        tasks: dict[str, int] = {}
+
+        def report(message: str, fraction: float) -> None:
+            if message not in tasks:
+                tasks[message] = int(bar.add_task(message, total=1.0))
+            bar.update(tasks[message], completed=fraction)  # type: ignore[arg-type]
+
+        return load_engine(args.model, n_ctx=args.ctx, n_threads=args.threads, progress=report)
+
+
+def load_or_fail(args: argparse.Namespace) -> Engine | int:
+    """The engine, or the exit code after reporting a ModelError."""
+    try:
+        return open_engine(args)
+    except ModelError as exc:
+        return fail(str(exc))

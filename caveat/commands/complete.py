@@ -1,0 +1,174 @@
+"""`caveat complete FILE:LINE:COL`: stream a completion, each token coloured by confidence."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.text import Text
+
+from caveat.commands.common import add_model_args, fail, load_or_fail
+from caveat.engine.types import Completion, CompletionRequest, TokenRecord
+
+# Probability bands for the terminal colours (the LSP uses calibrated span levels instead).
+_BANDS = ((0.8, "green"), (0.5, "yellow"), (0.2, "dark_orange"), (0.0, "bold red"))
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `complete` subcommand."""
+    p = sub.add_parser(
+        "complete",
+        help="complete a file at a position, colouring tokens by confidence",
+        description="Complete FILE at LINE:COL (1-based, like compiler messages). The text "
+        "before the position is the prompt; for FIM models the text after it is the suffix.",
+    )
+    p.add_argument("location", metavar="FILE:LINE[:COL]", help="e.g. examples/fib.py:5:5")
+    add_model_args(p)
+    p.add_argument("--max-tokens", type=int, default=64, help="most tokens to generate")
+    p.add_argument(
+        "--healing", choices=("byte", "token", "none"), default="byte", help="token healing mode"
+    )
+    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--top-k", type=int, default=5, help="alternatives recorded per token")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead")
+    p.set_defaults(func=run)
+
+
+def parse_location(location: str) -> tuple[Path, int, int | None]:
+    """Split FILE:LINE[:COL] (1-based); a Windows drive letter stays part of the path."""
+    parts = location.rsplit(":", 2)
+    nums: list[int] = []
+    while len(parts) > 1 and parts[-1].isdigit() and len(nums) < 2:
+        nums.insert(0, int(parts.pop()))
+    if not nums:
+        raise ValueError(f"expected FILE:LINE[:COL], got {location!r}")
+    path = Path(":".join(parts))
+    return path, nums[0], nums[1] if len(nums) > 1 else None
+
+
+def split_at(text: str, line: int, col: int | None) -> tuple[str, str]:
+    """Prefix and suffix of `text` at 1-based line and column (column in characters)."""
+    lines = text.splitlines(keepends=True)
+    if line < 1 or line > max(len(lines), 1) + (1 if text.endswith("\n") else 0):
+        raise ValueError(f"line {line} is outside the file (it has {len(lines)} lines)")
+    start = sum(len(ln) for ln in lines[: line - 1])
+    current = lines[line - 1] if line - 1 < len(lines) else ""
+    body = current.rstrip("\r\n")
+    if col is None:
+        col = len(body) + 1
+    if col < 1 or col > len(body) + 1:
+        raise ValueError(f"column {col} is outside line {line} (it has {len(body)} characters)")
+    at = start + col - 1
+    return text[:at], text[at:]
+
+
+def colour(record: TokenRecord) -> str:
+    """Rich style for a token by the probability the model gave it."""
+    p = math.exp(record.logprob)
+    return next(style for bound, style in _BANDS if p >= bound)
+
+
+def completion_json(c: Completion, model: dict[str, Any]) -> dict[str, Any]:
+    """The `--json` object: text, stop reason, per-token records, timings, model."""
+    return {
+        "id": c.id,
+        "text": c.text,
+        "stop_reason": c.stop_reason,
+        "prompt_mode": c.prompt_mode,
+        "healing": {
+            "mode": c.healing.mode,
+            "fragment": c.healing.fragment.decode("utf-8", "replace"),
+            "cover": c.healing.cover_text,
+            "cover_tokens": list(c.healing.cover),
+            "candidates": c.healing.candidates,
+            "extra_passes": c.healing.extra_passes,
+            "ms": c.healing.ms,
+        },
+        "tokens": [
+            {
+                "id": r.id,
+                "bytes": r.bytes.hex(),
+                "text": r.text,
+                "offset": r.offset,
+                "logprob": r.logprob,
+                "entropy": r.entropy,
+                "margin": r.margin if math.isfinite(r.margin) else None,
+                "top": [{"id": a.id, "text": a.text, "logprob": a.logprob} for a in r.top],
+            }
+            for r in c.records
+        ],
+        "timings": {
+            "prefill_ms": c.timings.prefill_ms,
+            "first_token_ms": c.timings.first_token_ms,
+            "total_ms": c.timings.total_ms,
+            "tokens_per_second": c.timings.tokens_per_second,
+        },
+        "prompt_tokens": c.prompt_tokens,
+        "prompt_tokens_evaluated": c.prompt_tokens_evaluated,
+        "model": model,
+    }
+
+
+def summary(c: Completion) -> str:
+    """One line: tokens, speed, entropy, stop reason, healing."""
+    ents = [r.entropy for r in c.records]
+    mean_h = sum(ents) / len(ents) if ents else 0.0
+    parts = [
+        f"{len(c.records)} tokens",
+        f"{c.timings.tokens_per_second:.1f} tok/s",
+        f"first token {c.timings.first_token_ms:.0f} ms",
+        f"entropy mean {mean_h:.2f} / max {max(ents, default=0.0):.2f} nats",
+        f"stop: {c.stop_reason}",
+    ]
+    if c.healing.mode != "none" and c.healing.fragment:
+        frag = c.healing.fragment.decode("utf-8", "replace")
+        parts.append(f"healed {frag!r} -> {c.healing.cover_text!r} ({c.healing.mode})")
+    return " · ".join(parts)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Complete at the location and print the result."""
+    try:
+        path, line, col = parse_location(args.location)
+        text = path.read_text(encoding="utf-8")
+        prefix, suffix = split_at(text, line, col)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return fail(str(exc))
+    except OSError as exc:
+        return fail(f"cannot read {args.location}: {exc.strerror or exc}")
+    engine = load_or_fail(args)
+    if isinstance(engine, int):
+        return engine
+    req = CompletionRequest(
+        prefix=prefix,
+        suffix=suffix,
+        max_tokens=args.max_tokens,
+        healing=args.healing,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        seed=args.seed,
+        top_k=args.top_k,
+    )
+    out = Console(highlight=False, soft_wrap=True)
+    if args.json:
+        c = engine.complete(req)
+        json.dump(completion_json(c, engine.info.to_json()), sys.stdout, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return 0
+
+    def show(record: TokenRecord) -> None:
+        out.print(Text(record.text, style=colour(record)), end="")
+
+    # The cursor's line up to the cursor, dimmed, so the completion reads in context.
+    out.print(Text(prefix[prefix.rfind("\n") + 1 :], style="dim"), end="")
+    c = engine.complete(req, on_token=show)
+    out.print()
+    Console(stderr=True, highlight=False).print(Text(summary(c), style="dim"))
+    return 0

@@ -1,0 +1,149 @@
+"""The engine: one model, one context, completions streamed as exact per-token records."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+import llama_cpp
+import numpy as np
+import numpy.typing as npt
+
+from caveat.engine.decode import DecodeLoop
+from caveat.engine.healing import HealResult, heal
+from caveat.engine.model import ModelInfo
+from caveat.engine.prompt import plan_prompt, uses_spm
+from caveat.engine.runtime import EngineStats, Runtime
+from caveat.engine.scan import scan_tokens
+from caveat.engine.types import Completion, CompletionRequest, HealingInfo, TokenRecord
+from caveat.engine.vocab import Vocabulary
+from caveat.scoring.measures import make_work
+
+OnToken = Callable[[TokenRecord], None]
+
+
+class RuntimeLM:
+    """NextTokenLM over the engine's runtime: KV reuse makes stems with shared prefixes cheap."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self.calls = 0
+
+    def logprobs(self, context: Sequence[int]) -> npt.NDArray[np.float64]:
+        """Full-vocabulary log-softmax of the token after `context`."""
+        self.calls += 1
+        self._runtime.sync(context)
+        logits = self._runtime.logits().astype(np.float64)
+        m = logits.max()
+        return logits - (m + np.log(np.exp(logits - m).sum()))
+
+
+class Engine:
+    """Completes and scans text with one llama.cpp model. Not thread-safe: one owner thread."""
+
+    def __init__(self, llm: llama_cpp.Llama, info: ModelInfo, *, n_batch: int = 512) -> None:
+        self.llm = llm
+        self.info = info
+        self.vocab = Vocabulary(llm)
+        self.tokenizer = self.vocab
+        self.runtime = Runtime(llm, n_batch)
+        self.lm = RuntimeLM(self.runtime)
+        self.add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self.vocab._vocab))
+        self.spm = uses_spm(info.name)
+        self._work = make_work(self.vocab.n_vocab)
+        self._ids = itertools.count(1)
+
+    @property
+    def stats(self) -> EngineStats:
+        """Cumulative counters: prompt tokens evaluated and reused, decode steps."""
+        return self.runtime.stats
+
+    @property
+    def n_ctx(self) -> int:
+        """The context window in tokens."""
+        return self.runtime.n_ctx
+
+    def close(self) -> None:
+        """Release llama.cpp resources."""
+        self.runtime.close()
+        self.llm.close()
+
+    def warm_up(self) -> None:
+        """Run one tiny evaluation: the first decode after loading is several times slower."""
+        bos = self.info.bos if self.info.bos >= 0 else 0
+        self.runtime.sync([bos])
+        self.runtime.reset()
+
+    def complete(
+        self,
+        req: CompletionRequest,
+        *,
+        cancel: threading.Event | None = None,
+        on_token: OnToken | None = None,
+    ) -> Completion:
+        """Complete at the cursor between `req.prefix` and `req.suffix`, streaming records."""
+        t0 = time.perf_counter()
+        plan = plan_prompt(
+            req,
+            self.vocab,
+            n_ctx=self.n_ctx,
+            bos=self.info.bos,
+            add_bos=self.add_bos,
+            fim=self.info.fim,
+            spm=self.spm,
+        )
+        head, mode = plan.head, plan.mode
+        evaluated_before = self.stats.prompt_tokens_evaluated
+        reused_before = self.stats.prompt_tokens_reused
+        healed = self._heal(head, plan.fragment, req)
+        prompt = (*head, *healed.tokens)
+        self.runtime.sync(prompt)
+        prefill_ms = (time.perf_counter() - t0) * 1000
+        loop = DecodeLoop(
+            engine_vocab=self.vocab,
+            runtime=self.runtime,
+            work=self._work,
+            req=req,
+            prefix_tail=plan.prefix_tail,
+            suffix=req.suffix.encode("utf-8")[:512],
+            scope=mode == "prefix",
+            healed=healed,
+        )
+        result = loop.run(cancel=cancel, on_token=on_token, t0=t0)
+        return Completion(
+            id=f"c{next(self._ids)}",
+            text=result.text,
+            records=result.records,
+            prompt_mode=mode,
+            stop_reason=result.stop_reason,
+            timings=result.timings(prefill_ms),
+            healing=healed.info,
+            prompt_tokens=len(prompt),
+            prompt_tokens_evaluated=self.stats.prompt_tokens_evaluated - evaluated_before,
+            prompt_tokens_reused=self.stats.prompt_tokens_reused - reused_before,
+        )
+
+    def _heal(self, head: Sequence[int], fragment: bytes, req: CompletionRequest) -> HealResult:
+        if not fragment:
+            return HealResult(tokens=(), emitted=b"", records=(), info=HealingInfo(req.healing))
+        return heal(head, fragment, req.healing, self.vocab, self.lm, top_k=req.top_k)
+
+    def scan(
+        self,
+        text: str,
+        *,
+        cancel: threading.Event | None = None,
+        progress: Callable[[float], None] | None = None,
+    ) -> list[TokenRecord]:
+        """Teacher-forced records for every token of `text` (offsets in its UTF-8 bytes)."""
+        return scan_tokens(
+            vocab=self.vocab,
+            runtime=self.runtime,
+            work=self._work,
+            data=text.encode("utf-8"),
+            bos=self.info.bos if self.add_bos else -1,
+            cancel=cancel,
+            progress=progress,
+        )

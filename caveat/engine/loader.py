@@ -1,0 +1,47 @@
+"""Load an engine from a model path (or the embedded model), reporting progress."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from caveat.engine.model import (
+    default_threads,
+    file_sha256,
+    open_llama,
+    read_model_info,
+    resolve_model_path,
+)
+
+if TYPE_CHECKING:
+    from caveat.engine.engine import Engine
+
+log = logging.getLogger(__name__)
+
+
+def load_engine(
+    model_path: str | None = None,
+    *,
+    n_ctx: int = 4096,
+    n_threads: int = 0,
+    progress: Callable[[str, float], None] | None = None,
+) -> Engine:
+    """Resolve, verify and load the model; raise ModelError with a user-facing message."""
+    from caveat.engine.engine import Engine
+
+    t0 = time.perf_counter()
+    path = resolve_model_path(model_path, progress)
+    sha = file_sha256(path, progress)
+    if progress:
+        progress("Loading the model", 0.0)
+    threads = n_threads if n_threads > 0 else default_threads()
+    llm = open_llama(path, n_ctx=n_ctx, n_threads=threads)
+    info = read_model_info(llm, path, sha, embedded=not model_path)
+    engine = Engine(llm, info)
+    engine.warm_up()
+    if progress:
+        progress("Model ready", 1.0)
+    log.info("loaded %s (%s) in %.2fs", info.name, path.name, time.perf_counter() - t0)
+    return engine

@@ -1,0 +1,123 @@
+"""Prompt construction: FIM templates from the model's special tokens, or prefix-only.
+
+The typing point is kept at the end of the prompt wherever the model allows it (prefix-only, or
+SPM order), so that a keystroke only appends tokens and the KV cache is reused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from dataclasses import dataclass
+
+from caveat.engine.healing import Tokenizer, split_prefix
+from caveat.engine.model import FimTokens
+from caveat.engine.types import CompletionRequest, PromptMode
+
+# Characters per token is ~3-4 for code; budgeting text first keeps tokenization cheap.
+_CHARS_PER_TOKEN = 3
+
+
+@dataclass(frozen=True)
+class PromptPlan:
+    """The tokens before the fragment, the fragment healing works on, and the prompt mode."""
+
+    head: tuple[int, ...]
+    fragment: bytes
+    mode: PromptMode
+    prefix_tail: bytes
+
+def budget_text(prefix: str, suffix: str, max_chars: int) -> tuple[str, str, int, int]:
+    """Trim prefix (from the start) and suffix (from the end) to about max_chars in total.
+
+    Keeps whole lines nearest the cursor; the prefix gets three quarters of the budget when
+    both sides are long, since code before the cursor predicts the next tokens best.
+    """
+    if len(prefix) + len(suffix) <= max_chars:
+        return prefix, suffix, 0, 0
+    suffix_share = min(len(suffix), max_chars // 4)
+    prefix_share = min(len(prefix), max_chars - suffix_share)
+    suffix_share = min(len(suffix), max_chars - prefix_share)
+    new_prefix = prefix[len(prefix) - prefix_share :]
+    nl = new_prefix.find("\n")
+    if 0 <= nl < len(new_prefix) - 1 and len(new_prefix) < len(prefix):
+        new_prefix = new_prefix[nl + 1 :]
+    new_suffix = suffix[:suffix_share]
+    nl = new_suffix.rfind("\n")
+    if nl > 0 and len(new_suffix) < len(suffix):
+        new_suffix = new_suffix[: nl + 1]
+    return (
+        new_prefix,
+        new_suffix,
+        len(prefix.encode()) - len(new_prefix.encode()),
+        len(suffix.encode()) - len(new_suffix.encode()),
+    )
+
+
+def uses_spm(model_name: str) -> bool:
+    """True for families trained on suffix-prefix-middle order with the prefix last.
+
+    Code Llama was trained on both orders; its SPM layout puts the prefix right after MID, so
+    typing only appends to the prompt. Other families (Qwen2.5-Coder, StarCoder2, DeepSeek
+    Coder) document PSM only.
+    """
+    return "codellama" in model_name.lower().replace(" ", "").replace("-", "")
+
+
+def build_prompt(
+    *,
+    body: Sequence[int],
+    suffix_tokens: Sequence[int],
+    bos: int,
+    add_bos: bool,
+    fim: FimTokens | None,
+    spm: bool = False,
+) -> tuple[tuple[int, ...], PromptMode]:
+    """Lay out the tokens that precede the healed fragment.
+
+    With `fim` (a model that has FIM tokens and a request that has a suffix): PSM
+    `<PRE> body <SUF> suffix <MID>`, or SPM `<PRE> <SUF> suffix <MID> body`. Without: prefix-only
+    `BOS body`. The fragment (healed or not) always follows the returned tokens.
+    """
+    start: list[int] = [bos] if add_bos and bos >= 0 else []
+    if fim is not None and fim.available:
+        if spm:
+            return (*start, fim.pre, fim.suf, *suffix_tokens, fim.mid, *body), "fim"
+        return (*start, fim.pre, *body, fim.suf, *suffix_tokens, fim.mid), "fim"
+    return (*start, *body), "prefix"
+
+
+def plan_prompt(
+    req: CompletionRequest,
+    tok: Tokenizer,
+    *,
+    n_ctx: int,
+    bos: int,
+    add_bos: bool,
+    fim: FimTokens,
+    spm: bool,
+) -> PromptPlan:
+    """Budget the text to the context window, split off the fragment, lay out the template."""
+    use_fim = fim.available
+    budget_chars = max(256, (n_ctx - req.max_tokens - 16) * _CHARS_PER_TOKEN)
+    prefix, suffix, _, _ = budget_text(req.prefix, req.suffix if use_fim else "", budget_chars)
+    pre_bytes = prefix.encode("utf-8")
+    if use_fim and not spm and req.healing == "none":
+        # Unhealed PSM: the whole prefix stays in the PRE section (the family's template).
+        body_bytes, fragment = pre_bytes, b""
+    else:
+        body_bytes, fragment = split_prefix(pre_bytes, tok)
+    body = tok.encode(body_bytes)
+    suffix_tokens = tok.encode(suffix.encode("utf-8")) if use_fim else []
+    room = n_ctx - req.max_tokens - len(suffix_tokens) - 8 - len(fragment)
+    if len(body) > room:
+        body = body[len(body) - max(room, 0) :]
+    head, mode = build_prompt(
+        body=body,
+        suffix_tokens=suffix_tokens,
+        bos=bos,
+        add_bos=add_bos,
+        fim=fim if use_fim else None,
+        spm=spm,
+    )
+    return PromptPlan(head=head, fragment=fragment, mode=mode, prefix_tail=pre_bytes[-512:])
