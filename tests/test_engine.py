@@ -123,6 +123,4 @@ def test_scan_matches_incremental_scoring(engine: Engine) -> None:
     for i in (1, len(tokens) // 2, len(tokens) - 1):
         engine.runtime.reset()
         engine.runtime.sync([engine.info.bos, *tokens[:i]])
-        assert records[i].entropy == pytest.approx(
-            _entropy_f64(engine.runtime.logits()), abs=2e-2
-        )
+        assert records[i].entropy == pytest.approx(_entropy_f64(engine.runtime.logits()), abs=2e-2)

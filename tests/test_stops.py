@@ -16,7 +16,13 @@ from caveat.engine.textutil import utf8_complete_length
         # A block opener owns the lines below it; the next top-level line ends the completion.
         (b"def f(x):", b"", b"\n    return x\nprint(f(1))", "scope", b"\n    return x"),
         # At column 0 after a finished function, a second definition ends the completion.
-        (b"import os\n\n", b"", b"def a():\n    pass\n\n\ndef b():", "scope", b"def a():\n    pass\n\n"),
+        (
+            b"import os\n\n",
+            b"",
+            b"def a():\n    pass\n\n\ndef b():",
+            "scope",
+            b"def a():\n    pass\n\n",
+        ),
         # The generation reproduces the rest of the cursor's line.
         (b"print(", b")\n", b'"hi")', "suffix_overlap", b'"hi"'),
         # The generation reproduces the next line of the suffix.

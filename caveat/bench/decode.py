@@ -44,7 +44,7 @@ def bare_greedy(engine: Engine, prompt: str, n: int) -> tuple[int, float]:
     """llama-cpp-python's own eval with argmax only; returns (tokens, decode seconds)."""
     llm = engine.llm
     engine.runtime.reset()
-    llm.reset()
+    llm.reset()  # type: ignore[no-untyped-call]
     tokens = llm.tokenize(prompt.encode(), add_bos=True, special=False)
     llm.eval(tokens)
     ctx = llm.ctx
@@ -54,7 +54,7 @@ def bare_greedy(engine: Engine, prompt: str, n: int) -> tuple[int, float]:
         logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, -1), shape=(n_vocab,))
         llm.eval([int(np.argmax(logits))])
     elapsed = time.perf_counter() - t
-    llm.reset()
+    llm.reset()  # type: ignore[no-untyped-call]
     llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(ctx), True)
     return n, elapsed
 

@@ -37,7 +37,8 @@ class RuntimeLM:
         self._runtime.sync(context)
         logits = self._runtime.logits().astype(np.float64)
         m = logits.max()
-        return logits - (m + np.log(np.exp(logits - m).sum()))
+        out: npt.NDArray[np.float64] = logits - (m + np.log(np.exp(logits - m).sum()))
+        return out
 
 
 class Engine:

@@ -7,7 +7,6 @@ SPM order), so that a keystroke only appends tokens and the KV cache is reused.
 from __future__ import annotations
 
 from collections.abc import Sequence
-
 from dataclasses import dataclass
 
 from caveat.engine.healing import Tokenizer, split_prefix
@@ -26,6 +25,7 @@ class PromptPlan:
     fragment: bytes
     mode: PromptMode
     prefix_tail: bytes
+
 
 def budget_text(prefix: str, suffix: str, max_chars: int) -> tuple[str, str, int, int]:
     """Trim prefix (from the start) and suffix (from the end) to about max_chars in total.

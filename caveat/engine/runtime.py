@@ -160,4 +160,5 @@ class Runtime:
         self.tokens.extend(tokens)
         self._last_row = -1
         ptr = llama_cpp.llama_get_logits(self._ctx)
-        return np.ctypeslib.as_array(ptr, shape=(len(tokens), self.n_vocab)).copy()
+        rows: FloatArray = np.ctypeslib.as_array(ptr, shape=(len(tokens), self.n_vocab)).copy()
+        return rows

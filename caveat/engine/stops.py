@@ -118,9 +118,9 @@ class StopRules:
             if not stripped:
                 continue
             cut = max(offsets[i] - 1, 0)  # drop the newline before the offending line too
-            if self._next_line and complete and stripped == self._next_line:
-                if i > 0 or self._cursor_blank:
-                    return StopState(cut, "suffix_overlap")
+            at_line = i > 0 or self._cursor_blank
+            if self._next_line and complete and stripped == self._next_line and at_line:
+                return StopState(cut, "suffix_overlap")
             if i == 0:
                 continue
             if self.scope:

@@ -29,8 +29,16 @@ _WORD_TAIL = re.compile(rb"[A-Za-z0-9_\x80-\xff]+\Z")
 class Tokenizer(Protocol):
     """Vocabulary bytes and the canonical encoder of one model."""
 
-    n_vocab: int
-    token_bytes: Sequence[bytes]
+    # Read-only properties, so that a plain `list[bytes]` attribute satisfies the protocol.
+    @property
+    def n_vocab(self) -> int:
+        """Number of token ids."""
+        ...
+
+    @property
+    def token_bytes(self) -> Sequence[bytes]:
+        """Bytes each token contributes when detokenized mid-text (b"" for control tokens)."""
+        ...
 
     def encode(self, data: bytes) -> list[int]:
         """Canonical tokens of `data` (no BOS, no special tokens)."""

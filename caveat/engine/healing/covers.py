@@ -101,14 +101,12 @@ class CoverSearch:
             if cands.shape[0] == 0:
                 continue
             scores = stem_lp + self.lm.row(stem)[cands]
-            checks = 0
-            for k in np.argsort(-scores, kind="stable"):
+            for checks, k in enumerate(np.argsort(-scores, kind="stable")):
                 s = float(scores[k])
                 if s == -math.inf or s < best + self.log_prune:
                     break
                 if self.log_prune > -math.inf and checks >= _MAX_CHECKS:
                     break
-                checks += 1
                 t = int(cands[k])
                 seq = (*stem, t)
                 data = x[:i] + tb[t]

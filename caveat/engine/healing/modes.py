@@ -55,9 +55,7 @@ def _choice_record(
     )
 
 
-def _lm_record(
-    row: FloatArray, t: int, offset: int, tok: Tokenizer, top_k: int
-) -> TokenRecord:
+def _lm_record(row: FloatArray, t: int, offset: int, tok: Tokenizer, top_k: int) -> TokenRecord:
     """Ordinary record of token t drawn from a full next-token row."""
     # Floor -inf (tokens a model rules out) so that 0 * -inf cannot turn the entropy into NaN.
     m = token_measures(np.maximum(row, -1e30).astype(np.float32), t, k=top_k)
