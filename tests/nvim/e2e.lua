@@ -49,6 +49,22 @@ ghost.on_partial = function(params, ctx)
   return ours
 end
 
+-- Turn on graded decorations and keep the last caveat/tokenConfidence per URI.
+require('caveat').options.decorations = true
+local decorations = require('caveat.decorations')
+local update = decorations.update
+results.confidence = {}
+decorations.update = function(params, client_id)
+  update(params, client_id)
+  local leveled = 0
+  for _, tok in ipairs(params.tokens or {}) do
+    if tok.level ~= vim.NIL and tok.level ~= nil then
+      leveled = leveled + 1
+    end
+  end
+  results.confidence[params.uri] = { tokens = #(params.tokens or {}), leveled = leveled }
+end
+
 -- Coroutine helpers: yield to the main loop between polls so insert mode, timers and RPC run.
 local co
 local function sleep(ms)
@@ -174,6 +190,8 @@ local function snapshot(name, client, bufnr, before)
     section.before = before
     section.after = lines(bufnr)
     section.diagnostics = caveat_diagnostics(client, bufnr)
+    section.confidence = results.confidence[vim.uri_from_bufnr(bufnr)]
+    section.confidence_marks = #api.nvim_buf_get_extmarks(bufnr, decorations.ns, 0, -1, {})
     probe_diagnostics(client, bufnr, section.diagnostics)
     results[name] = section
     return section

@@ -1,4 +1,6 @@
 --- Starting the caveat language server and talking to it across Neovim 0.8 – 0.12.
+local util = require('caveat.util')
+
 local M = {}
 
 M.name = 'caveat'
@@ -96,9 +98,9 @@ function M.lsp_config(opts)
     cmd = require('caveat.config').server_cmd(opts),
     filetypes = opts.filetypes,
     root_markers = opts.root_markers,
-    init_options = opts.settings,
+    init_options = util.as_object(opts.settings),
     -- Answered to workspace/configuration (section `caveat`).
-    settings = { caveat = opts.settings },
+    settings = { caveat = util.as_object(opts.settings) },
     handlers = {
       ['caveat/status'] = on_status,
       ['caveat/tokenConfidence'] = on_token_confidence,

@@ -64,15 +64,21 @@ local function check(opts)
   return nil
 end
 
---- Merge user options over the defaults; invalid options fall back to the defaults with a warning.
+--- Merge options over the defaults: defaults < vim.g.caveat < setup() argument. Invalid options
+--- fall back to the defaults with a warning.
 ---@param user table|nil
 ---@return table
 function M.resolve(user)
-  local merged = vim.tbl_deep_extend('force', vim.deepcopy(M.defaults), user or {})
-  -- Lists replace, they do not merge element-wise.
-  for _, key in ipairs({ 'filetypes', 'root_markers', 'cmd' }) do
-    if user and user[key] ~= nil then
-      merged[key] = user[key]
+  local merged = vim.deepcopy(M.defaults)
+  -- vim.g.caveat lets a project or a command line (`nvim --cmd 'let g:caveat = {...}'`) adjust
+  -- options without editing the setup() call.
+  for _, layer in ipairs({ type(vim.g.caveat) == 'table' and vim.g.caveat or {}, user or {} }) do
+    merged = vim.tbl_deep_extend('force', merged, layer)
+    -- Lists replace, they do not merge element-wise.
+    for _, key in ipairs({ 'filetypes', 'root_markers', 'cmd' }) do
+      if layer[key] ~= nil then
+        merged[key] = layer[key]
+      end
     end
   end
   local err = check(merged)

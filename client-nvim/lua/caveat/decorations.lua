@@ -18,8 +18,9 @@ function M.update(params, client_id)
   if not (opts and opts.decorations) or not params or not params.uri then
     return
   end
-  local bufnr = vim.uri_to_bufnr(params.uri)
-  if not api.nvim_buf_is_loaded(bufnr) then
+  -- Only buffers that are open: vim.uri_to_bufnr would create one for any other URI.
+  local bufnr = vim.fn.bufnr(vim.uri_to_fname(params.uri))
+  if bufnr < 0 or not api.nvim_buf_is_loaded(bufnr) then
     return
   end
   local client = vim.lsp.get_client_by_id(client_id)

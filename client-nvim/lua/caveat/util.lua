@@ -38,6 +38,23 @@ function M.column_to_byte(line, character, encoding)
   return math.min(byte, #line)
 end
 
+--- A copy of a settings table where every empty table is a JSON object ({} would encode as []).
+---@param value any
+---@return any
+function M.as_object(value)
+  if type(value) ~= 'table' then
+    return value
+  end
+  if next(value) == nil then
+    return vim.empty_dict()
+  end
+  local out = {}
+  for k, v in pairs(value) do
+    out[k] = M.as_object(v)
+  end
+  return out
+end
+
 --- The next "word" of a completion: leading whitespace plus one identifier or punctuation run.
 ---@param text string
 ---@return string
