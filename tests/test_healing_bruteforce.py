@@ -49,7 +49,9 @@ class ToyBPE:
         """Classic BPE: repeatedly merge the adjacent pair with the best (lowest) rank."""
         parts = [data[i : i + 1] for i in range(len(data))]
         while len(parts) > 1:
-            ranks = [self._rank.get((parts[i], parts[i + 1]), 1 << 30) for i in range(len(parts) - 1)]
+            ranks = [
+                self._rank.get((parts[i], parts[i + 1]), 1 << 30) for i in range(len(parts) - 1)
+            ]
             r = min(ranks)
             if r == 1 << 30:
                 break
@@ -145,6 +147,8 @@ def all_sequences(lm: ToyLM) -> list[tuple[tuple[int, ...], float]]:
     if key not in _SEQS:
         _SEQS[key] = list(sequences(ToyLM(TOK, max_len=lm.max_len, masked=lm.masked, seed=lm.seed)))
     return _SEQS[key]
+
+
 PREFIXES = [b"".join(p) for n in range(1, 4) for p in itertools.product(b"a b c".split(), repeat=n)]
 
 
@@ -228,7 +232,8 @@ def test_token_healing_keeps_one_stem(x: bytes) -> None:
     assert last.startswith(TOK.token_bytes[ids[-1]])
     assert res.emitted == last[len(TOK.token_bytes[ids[-1]]) :]
     row = lm.logprobs(ids[:-1])
-    cands = [t for t in range(1, TOK.n_vocab) if TOK.token_bytes[t].startswith(last[: len(last) - len(res.emitted)])]
+    removed = last[: len(last) - len(res.emitted)]
+    cands = [t for t in range(1, TOK.n_vocab) if TOK.token_bytes[t].startswith(removed)]
     assert res.tokens[-1] == max(cands, key=lambda t: row[t])
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_healing_bruteforce import MERGES, ToyBPE, ToyLM
 
 from caveat.engine.healing import heal, split_prefix
 from caveat.engine.types import HealingMode
-from test_healing_bruteforce import MERGES, ToyBPE, ToyLM
 
 # A space that never merges into a word gives split_prefix a word boundary to respect.
 TOK = ToyBPE((*MERGES, (b" ", b"a")), alphabet=b"abc ")

@@ -55,7 +55,11 @@ def load_problems() -> list[Problem]:
                 d = json.loads(line)
                 out.append(
                     Problem(
-                        d["task_id"], d["prompt"], d["canonical_solution"], d["test"], d["entry_point"]
+                        d["task_id"],
+                        d["prompt"],
+                        d["canonical_solution"],
+                        d["test"],
+                        d["entry_point"],
                     )
                 )
     out.sort(key=lambda p: int(p.task_id.rsplit("/", 1)[-1]))
@@ -64,9 +68,7 @@ def load_problems() -> list[Problem]:
 
 def program(problem: Problem, completion_code: str) -> str:
     """The full test program: prompt, the completed body, the tests and the check call."""
-    return (
-        f"{problem.prompt}{completion_code}\n\n{problem.test}\n\ncheck({problem.entry_point})\n"
-    )
+    return f"{problem.prompt}{completion_code}\n\n{problem.test}\n\ncheck({problem.entry_point})\n"
 
 
 def _limits(timeout: float) -> Callable[[], None]:
@@ -100,7 +102,7 @@ def run_tests(problem: Problem, completion_code: str, timeout: float = 5.0) -> b
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 timeout=timeout,
-                preexec_fn=_limits(timeout) if os.name == "posix" else None,  # noqa: PLW1509
+                preexec_fn=_limits(timeout) if os.name == "posix" else None,
                 check=False,
             )
         except subprocess.TimeoutExpired:

@@ -22,7 +22,7 @@ __all__ = ["DEFAULT_PRUNE", "HealResult", "NextTokenLM", "Tokenizer", "heal", "s
 
 # `byte` mode drops covers carrying less than this fraction of the best cover's probability.
 # Their total effect on the next-byte distribution is bounded by it; 0 makes healing exact.
-DEFAULT_PRUNE = 1e-4
+DEFAULT_PRUNE = 1e-3
 
 
 def heal(
