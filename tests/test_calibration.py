@@ -85,3 +85,38 @@ def test_shipped_default_is_ordered() -> None:
     th = cal.shipped_default()
     assert th.warning <= th.information <= th.hint <= 0.0
     assert th.entropy > 0
+
+
+def test_auroc_and_precision_hand_worked() -> None:
+    from caveat.scoring.metrics import auroc, precision_at_count
+
+    score = np.array([0.1, 0.4, 0.35, 0.8])
+    label = np.array([False, False, True, True])
+    # pairs (pos, neg): (0.35>0.1) (0.35<0.4) (0.8>0.1) (0.8>0.4) -> 3/4
+    assert auroc(score, label) == pytest.approx(0.75)
+    assert auroc(np.ones(4), label) == pytest.approx(0.5)  # ties count half
+    assert math.isnan(auroc(score, np.zeros(4, dtype=bool)))
+    assert precision_at_count(score, label, 2) == pytest.approx(0.5)  # 0.8 (pos), 0.4 (neg)
+    assert precision_at_count(score, label, 1) == pytest.approx(1.0)
+
+
+def test_reference_corpus_and_mutations() -> None:
+    import random
+
+    from caveat.bench.signal import wrong_chars
+    from caveat.scoring.corpus import calibration_snippets, humaneval_problems, mutate
+
+    problems = humaneval_problems()
+    assert len(problems) == 164 and problems[0].task_id == "HumanEval/0"
+    snippets = calibration_snippets(3, 2)
+    assert len(snippets) == 5
+    assert snippets[0].text.startswith(problems[0].prompt) and snippets[0].score_from > 0
+    rng = random.Random(0)
+    for p in problems[:20]:
+        m = mutate(p, rng)
+        assert m is not None
+        assert m.text[m.start : m.end] == m.replacement != m.original
+        assert m.text[: m.start] == (p.prompt + p.solution)[: m.start]
+    generated = "    return sorted(x, key=len)"
+    assert wrong_chars(generated, "    return sorted(lst, key=len)", 10) == {10 + 18}
+    assert wrong_chars("  a = 1", "a=1", 0) == set()

@@ -11,8 +11,9 @@ import pytest
 from caveat.cli import main
 from caveat.commands.scan import line_starts, lsp_position, scan_spans, spans_json
 from caveat.engine import Engine
+from caveat.engine.types import TokenRecord
 from caveat.scoring import load_thresholds
-from caveat.scoring.types import level_rank
+from caveat.scoring.types import Span, level_rank
 
 CLEAN = '''\
 import os
@@ -55,23 +56,35 @@ PLANTED = CLEAN.replace(
 )
 
 
-def test_planted_identifier_is_flagged(engine: Engine) -> None:
-    th = load_thresholds(engine.info.sha256)
-    spans, _ = scan_spans(engine, PLANTED, "python", th)
+Scanned = tuple[list[Span], list[TokenRecord]]
+
+
+@pytest.fixture(scope="module")
+def planted(engine: Engine) -> Scanned:
+    """The planted file, scanned once for the tests that read it."""
+    return scan_spans(engine, PLANTED, "python", load_thresholds(engine.info.sha256))
+
+
+@pytest.fixture(scope="module")
+def clean(engine: Engine) -> Scanned:
+    """The clean file, scanned once."""
+    return scan_spans(engine, CLEAN, "python", load_thresholds(engine.info.sha256))
+
+
+def test_planted_identifier_is_flagged(planted: Scanned, clean: Scanned) -> None:
+    spans, _ = planted
     at = PLANTED.index("giraffe_umbrella")
     hits = [s for s in spans if s.start <= at < s.end]
     assert hits, "the planted identifier got no span"
     assert level_rank(hits[0].level) >= level_rank("information")
     assert hits[0].end - hits[0].start <= len("os.path.join(dirpath, giraffe_umbrella)")
     # the same place in the clean file is not flagged at all
-    clean_spans, _ = scan_spans(engine, CLEAN, "python", th)
     clean_at = CLEAN.index("name))")
-    assert not [s for s in clean_spans if s.start <= clean_at < s.end]
+    assert not [s for s in clean[0] if s.start <= clean_at < s.end]
 
 
-def test_clean_code_is_sparsely_highlighted(engine: Engine) -> None:
-    th = load_thresholds(engine.info.sha256)
-    spans, _ = scan_spans(engine, CLEAN, "python", th)
+def test_clean_code_is_sparsely_highlighted(clean: Scanned) -> None:
+    spans, _ = clean
     code_chars = sum(1 for ch in CLEAN if not ch.isspace())
     warned = sum(
         1
@@ -113,9 +126,10 @@ def test_json_output_uses_utf16_positions(
     assert all(0 < a["probability"] <= 1 for a in span["alternatives"])
 
 
-def test_spans_json_round_trip_matches_spans(engine: Engine) -> None:
-    th = load_thresholds(engine.info.sha256)
-    spans, records = scan_spans(engine, PLANTED, "python", th)
+def test_spans_json_round_trip_matches_spans(planted: Scanned) -> None:
+    spans, records = planted
     body = spans_json(PLANTED, spans, records, with_alternatives=False)
     assert [b["text"] for b in body] == [PLANTED[s.start : s.end] for s in spans]
     assert all(b["alternatives"] == [] for b in body)
+    starts = line_starts(PLANTED)
+    assert [b["start"] for b in body] == [lsp_position(PLANTED, starts, s.start) for s in spans]

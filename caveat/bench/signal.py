@@ -21,7 +21,8 @@ import math
 import random
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,11 +35,13 @@ from caveat.engine.types import CompletionRequest, TokenRecord
 from caveat.scoring.calibration import load_thresholds
 from caveat.scoring.corpus import Problem, humaneval_problems, mutate
 from caveat.scoring.metrics import auroc, precision_at_count
-from caveat.scoring.spans import score_units
+from caveat.scoring.spans import agreeing_logprob, score_units, token_relevance
 from caveat.scoring.types import Thresholds, level_rank
 
 FIRST_HELD_OUT = 82
 MEASURES = ("caveat", "min_logprob", "mean_logprob", "mean_entropy")
+# Ablations of caveat's score, reported in the JSON: which ingredient carries the signal.
+ABLATIONS = ("no_relevance", "no_equivalence", "surprise_minus_entropy")
 _LEX = re.compile(r"\w+|[^\w\s]")
 
 
@@ -61,6 +64,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--mutations", type=int, default=2, help="mutated copies per problem")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--rows-out", type=Path, default=None, help="save every scored unit (JSON)")
     p.set_defaults(func=run)
 
 
@@ -76,6 +80,7 @@ def unit_rows(
     for span in score_units(text, "python", records, start_byte, thresholds):
         recs = [records[i] for i in span.token_indices]
         lps = [r.logprob for r in recs]
+        weights = [token_relevance(r.bytes, span.kind) for r in recs]
         rows.append(
             Row(
                 measures={
@@ -83,6 +88,11 @@ def unit_rows(
                     "min_logprob": -min(lps),
                     "mean_logprob": -sum(lps) / len(lps),
                     "mean_entropy": sum(r.entropy for r in recs) / len(recs),
+                    "no_relevance": -min(agreeing_logprob(r) for r in recs),
+                    "no_equivalence": -min(
+                        w * r.logprob for w, r in zip(weights, recs, strict=True)
+                    ),
+                    "surprise_minus_entropy": max(-r.logprob - r.entropy for r in recs),
                 },
                 positive=any(c in wrong for c in range(span.start, span.end)),
                 flagged=level_rank(span.level) >= level_rank("information"),
@@ -159,7 +169,7 @@ def summarize(rows: Sequence[Row], chars: int) -> dict[str, Any]:
         "auroc": {},
         "precision_at_operating_point": {},
     }
-    for name in MEASURES:
+    for name in MEASURES + ABLATIONS:
         score = np.array([r.measures[name] for r in rows])
         out["auroc"][name] = auroc(score, label)
         out["precision_at_operating_point"][name] = precision_at_count(score, label, flagged)
@@ -195,6 +205,9 @@ def run(args: argparse.Namespace) -> int:
         "mutations": summarize(muts, mut_chars),
         "all": summarize(comp + muts, comp_chars + mut_chars),
     }
+    if args.rows_out:
+        rows = {"completions": [asdict(r) for r in comp], "mutations": [asdict(r) for r in muts]}
+        args.rows_out.write_text(json.dumps(rows), encoding="utf-8")
     if args.json:
         print(json.dumps(result, indent=2))
     else:

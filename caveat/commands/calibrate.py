@@ -44,11 +44,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "span-score thresholds (AdaDec-style) and store them for this model.",
     )
     add_model_args(p)
-    p.add_argument("--problems", type=int, default=164, help="HumanEval problems to use")
+    p.add_argument(
+        "--problems", type=int, default=82, help="HumanEval problems to use (from the first)"
+    )
     p.add_argument("--stdlib", type=int, default=40, help="stdlib snippets to use")
     p.add_argument("--seed", type=int, default=0, help="seed for sampling and the split")
     p.add_argument("--output", type=Path, default=None, help="write here, not the user cache")
     p.add_argument("--json", action="store_true", help="print the thresholds as JSON")
+    p.add_argument(
+        "--steps-out", type=Path, default=None, help="also save the raw steps (.npz) for analysis"
+    )
     p.set_defaults(func=run)
 
 
@@ -85,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
     with progress_bar(quiet=args.json) as bar:
         task = bar.add_task("teacher-forcing reference code", total=len(snippets))
         steps = collect_steps(engine, snippets, lambda n: bar.advance(task, n))
+    if args.steps_out:
+        np.savez(args.steps_out, entropy=steps[0], top1_logprob=steps[1], correct=steps[2])
     try:
         th = calibrate(*steps, seed=args.seed)
     except ValueError as exc:

@@ -77,7 +77,7 @@ def calibration_snippets(problems: int | None, stdlib: int, seed: int = 0) -> li
         Snippet(p.task_id, p.prompt + p.solution, len(p.prompt))
         for p in humaneval_problems(problems)
     ]
-    return snippets + stdlib_snippets(stdlib, seed=seed)
+    return snippets + stdlib_snippets(stdlib, lines=40, seed=seed)
 
 
 _SWAPS = {
