@@ -31,7 +31,10 @@ from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 SERVER = [sys.executable, "-m", "caveat", "serve"]
-INIT_OPTIONS = {"completion": {"debounceMs": 0, "maxTokens": 24}}
+INIT_OPTIONS = {
+    "completion": {"debounceMs": 0, "maxTokens": 24},
+    "diagnostics": {"minLevel": "hint"},
+}
 
 # Lines the tiny model continues with code it is unsure about; the emoji (two UTF-16 units,
 # four UTF-8 bytes) and CJK text (one UTF-16 unit, three UTF-8 bytes) sit before the cursor.
@@ -217,7 +220,7 @@ async def test_accepted_spans_sit_at_utf16_ranges(client: LanguageClient) -> Non
     """Diagnostics and token confidences land on the right text after emoji and CJK."""
     uri, doc, result, diags = await flagged(client)
     recorder = Recorder.of(client)
-    start = doc.index(result["text"], len(doc) - len(result["text"]) - 1)
+    start = len(doc) - len(result["text"])
     for diag in diags:
         assert diag.source == "caveat" and diag.code == "uncertain"
         assert diag.data["completionId"] == result["id"] and diag.data["spanId"]
@@ -237,7 +240,8 @@ async def test_accepted_spans_sit_at_utf16_ranges(client: LanguageClient) -> Non
     for diag in diags:
         hover = await _hover(client, uri, diag.range.start)
         assert hover is not None
-        assert f"`{text_in_range(doc, diag.range)}`" in hover.contents.value
+        quoted = text_in_range(doc, diag.range).replace("\n", "⏎")
+        assert f"`{quoted}`" in hover.contents.value
 
 
 def _char_offset(text: str, utf16_offset: int) -> int:
@@ -296,7 +300,7 @@ async def test_undo_removes_all_spans(client: LanguageClient) -> None:
     start = utf16_position(doc, len(doc) - len(result["text"]))
     end = utf16_position(doc, len(doc))
     await Recorder.of(client).change(uri, 3, types.Range(start=start, end=end), "")
-    assert client.diagnostics[uri] == []
+    assert list(client.diagnostics[uri]) == []
     assert Recorder.of(client).confidence[uri][-1]["tokens"] == []
 
 
@@ -329,29 +333,41 @@ async def test_code_action_replaces_the_span_and_clears_it(client: LanguageClien
     assert edit.new_text in apply_text_edit(doc, edit.range, edit.new_text)
 
 
+async def _set_max_tokens(client: LanguageClient, value: int) -> None:
+    """Change completion.maxTokens through workspace/configuration, as VS Code does."""
+    client.set_configuration({"completion": {"maxTokens": value}}, section="caveat")
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+    await asyncio.sleep(0.2)  # the server pulls the section back from us
+
+
 async def test_cancel_request_answers_promptly(client: LanguageClient) -> None:
     """$/cancelRequest stops the decode within a step and answers RequestCancelled."""
-    prompt = "# A long list of the countries of the world, one per line:\ncountries = [\n"
+    prompt = "numbers = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,"
     uri = await open_doc(client, "cancel", prompt)
     recorder = Recorder.of(client)
-    token = f"cancel-{time.time_ns()}"
-    params = {
-        "textDocument": {"uri": uri},
-        "position": {"line": 2, "character": 0},
-        "partialResultToken": token,
-    }
-    msg_id = f"cancel-me-{time.time_ns()}"
-    future = client.protocol.send_request("caveat/complete", params, msg_id=msg_id)
-    await recorder.wait_partial(token)
-    cancelled_at = time.perf_counter()
-    client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=msg_id))
-    with pytest.raises(JsonRpcException) as info:
-        await asyncio.wait_for(asyncio.wrap_future(future), WAIT)
-    assert info.value.code == -32800
-    assert time.perf_counter() - cancelled_at < 1.0
-    # The worker is free again: a fresh request completes.
-    result = await complete(client, uri, types.Position(2, 0))
-    assert result["text"]
+    await _set_max_tokens(client, 400)
+    try:
+        token = f"cancel-{time.time_ns()}"
+        params = {
+            "textDocument": {"uri": uri},
+            "position": {"line": 0, "character": len(prompt)},
+            "partialResultToken": token,
+        }
+        msg_id = f"cancel-me-{time.time_ns()}"
+        future = client.protocol.send_request("caveat/complete", params, msg_id=msg_id)
+        await recorder.wait_partial(token)
+        cancelled_at = time.perf_counter()
+        client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=msg_id))
+        with pytest.raises(JsonRpcException) as info:
+            await asyncio.wait_for(asyncio.wrap_future(future), WAIT)
+        assert info.value.code == -32800
+        assert time.perf_counter() - cancelled_at < 1.0
+    finally:
+        await _set_max_tokens(client, INIT_OPTIONS["completion"]["maxTokens"])
+    # The worker is free again: a fresh, short request starts at once and completes.
+    result = await complete(client, uri, types.Position(0, len(prompt)))
+    assert result["text"] and len(result["tokens"]) <= 24
+    assert result["timings"]["queueMs"] < 1000
 
 
 async def test_newer_request_supersedes_older(client: LanguageClient) -> None:
@@ -385,8 +401,12 @@ async def test_bad_requests_get_errors_and_the_server_stays_up(
     client: LanguageClient, method: str, params: dict[str, Any], code: int
 ) -> None:
     """Malformed params and unknown methods answer JSON-RPC errors; later requests still work."""
+    if method == types.WORKSPACE_EXECUTE_COMMAND:
+        request = client.workspace_execute_command_async(types.ExecuteCommandParams(**params))
+    else:
+        request = client.protocol.send_request_async(method, params)
     with pytest.raises(JsonRpcException) as info:
-        await asyncio.wait_for(client.protocol.send_request_async(method, params), WAIT)
+        await asyncio.wait_for(request, WAIT)
     assert info.value.code == code
     prompt = "x = 1\ny = "
     uri = await open_doc(client, f"alive{time.time_ns()}", prompt)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import dataclasses
 import logging
 import threading
 import time
@@ -209,7 +210,9 @@ async def complete_at(
     delay = server.settings.completion.debounce_ms / 1000 if debounce else 0.0
     if delay > 0:
         await asyncio.sleep(delay)
-        if server.generations.get(uri) != generation:
+        current = server.workspace.text_documents.get(uri)
+        stale = current is None or current.version != snap.version
+        if stale or server.generations.get(uri) != generation:
             return Outcome(cid, snap)
     streamer = Streamer(server, partial_token, cid) if partial_token is not None else None
     job = Job(
@@ -230,6 +233,11 @@ async def complete_at(
     current = server.workspace.text_documents.get(uri)
     if completion.stop_reason == "cancelled" or current is None or current.version != snap.version:
         return Outcome(cid, snap)  # superseded or stale: drop the result
+    # The engine cannot see the queue: the worker's wait goes into the timings here.
+    completion = dataclasses.replace(
+        completion, timings=dataclasses.replace(completion.timings, queue_ms=job.queue_ms)
+    )
+    entry = dataclasses.replace(entry, completion=completion)
     server.remember(cid, entry)
     if entry.offer is not None:
         server.provenance(uri).add_offer(entry.offer)

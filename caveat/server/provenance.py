@@ -263,9 +263,17 @@ class DocumentProvenance:
         return iter(sorted((t for r in self.regions for t in r.tokens), key=lambda t: t.start))
 
     def spans_at(self, start: int, end: int | None = None) -> list[TrackedSpan]:
-        """Spans containing `start` (or, given `end`, overlapping [start, end]), innermost first."""
-        stop = start if end is None else end
-        hits = [s for s in self.spans() if s.start <= stop and start <= s.end]
+        """Spans under a position, or overlapping [start, end), innermost first.
+
+        A position at the boundary of two adjacent spans belongs to the one that starts there;
+        a position just past a span's end still finds it when nothing else is there.
+        """
+        if end is not None and end > start:
+            hits = [s for s in self.spans() if s.start < end and start < s.end]
+        else:
+            hits = [s for s in self.spans() if s.start <= start < s.end]
+            if not hits:
+                hits = [s for s in self.spans() if s.end == start]
         return sorted(hits, key=lambda s: s.end - s.start)
 
     def completion_ids(self) -> Iterable[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -42,6 +43,13 @@ class Job(Generic[T]):
     kind: str = "complete"
     cancel: threading.Event = field(default_factory=threading.Event)
     future: Future[T] = field(default_factory=Future)
+    submitted_at: float = field(default_factory=time.perf_counter)
+    started_at: float | None = None
+
+    @property
+    def queue_ms(self) -> float:
+        """Milliseconds the job waited in the queue before it started (0 if it never did)."""
+        return 0.0 if self.started_at is None else (self.started_at - self.submitted_at) * 1000
 
 
 @dataclass(eq=False)
@@ -168,6 +176,7 @@ class ModelWorker:
                 return
             if self.engine is None:
                 raise ModelUnavailable(self.error or "the model is not loaded")
+            job.started_at = time.perf_counter()
             result = job.run(self.engine, job.cancel)
         except BaseException as exc:
             if not job.future.done():

@@ -24,7 +24,10 @@ def plain(value: Any) -> Any:
     """A notification payload as plain JSON-like data (pygls may hand over attrs objects)."""
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, tuple) and hasattr(value, "_asdict"):
+        # pygls turns JSON objects of unknown methods into named tuples.
+        return {k: plain(v) for k, v in value._asdict().items()}
+    if isinstance(value, (list, tuple)):
         return [plain(v) for v in value]
     if attrs.has(type(value)):
         return get_converter().unstructure(value)

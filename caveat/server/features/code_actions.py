@@ -8,6 +8,15 @@ from caveat.server.positions import PositionMap
 from caveat.server.server import CaveatServer
 
 
+def _span_id(diagnostic: types.Diagnostic) -> str | None:
+    """The caveat span id a diagnostic carries, if it is one of ours."""
+    data = diagnostic.data
+    if diagnostic.source != "caveat" or not isinstance(data, dict):
+        return None
+    span_id = data.get("spanId")
+    return span_id if isinstance(span_id, str) else None
+
+
 def register(server: CaveatServer) -> None:
     """Register code actions (quick fixes only)."""
 
@@ -29,6 +38,7 @@ def register(server: CaveatServer) -> None:
         end = positions.offset(params.range.end)
         actions: list[types.CodeAction] = []
         for span in prov.spans_at(start, end):
+            related = [d for d in params.context.diagnostics if _span_id(d) == span.id]
             for choice in span.choices:
                 edit = types.TextDocumentEdit(
                     text_document=types.OptionalVersionedTextDocumentIdentifier(
@@ -44,6 +54,7 @@ def register(server: CaveatServer) -> None:
                     types.CodeAction(
                         title=f"Replace with '{choice.text}' (caveat, {choice.probability:.0%})",
                         kind=types.CodeActionKind.QuickFix,
+                        diagnostics=related or None,
                         edit=types.WorkspaceEdit(document_changes=[edit]),
                         data={"completionId": span.completion_id, "spanId": span.id},
                     )

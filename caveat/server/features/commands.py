@@ -13,6 +13,7 @@ from caveat.engine import Engine, EngineCancelled
 from caveat.scoring.spans import find_spans
 from caveat.server.completing import REQUEST_FAILED
 from caveat.server.features.diagnostics import publish
+from caveat.server.jsonish import plain
 from caveat.server.progress import WorkDone
 from caveat.server.provenance import Region
 from caveat.server.server import CaveatServer
@@ -111,12 +112,12 @@ def register(server: CaveatServer) -> None:
 
     @server.command("caveat.accept")
     def accept_command(ls: CaveatServer, *args: Any) -> dict[str, Any]:
-        return accept(ls, args)
+        return accept(ls, tuple(plain(list(args))))
 
     @server.command("caveat.scanDocument")
     async def scan_command(ls: CaveatServer, *args: Any) -> dict[str, Any]:
-        return await scan_document(ls, args)
+        return await scan_document(ls, tuple(plain(list(args))))
 
     @server.command("caveat.clear")
     def clear_command(ls: CaveatServer, *args: Any) -> dict[str, Any]:
-        return clear(ls, args)
+        return clear(ls, tuple(plain(list(args))))

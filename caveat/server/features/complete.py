@@ -8,11 +8,15 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
 from caveat.server.completing import Outcome, complete_at
+from caveat.server.jsonish import plain
 from caveat.server.server import CaveatServer
 
 
 def parse_params(params: Any) -> tuple[str, types.Position, Any]:
     """(uri, position, partialResultToken) from raw params; JsonRpcInvalidParams if malformed."""
+    params = plain(params)
+    if not isinstance(params, dict):
+        raise JsonRpcInvalidParams("caveat/complete expects an object")
     try:
         uri = params["textDocument"]["uri"]
         pos = params["position"]
