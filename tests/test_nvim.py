@@ -239,11 +239,15 @@ def test_streamed_ghost_text_accept_word_then_rest(
         # chose ghost text by itself.
         assert session["mode"] == "ghost"
     section = session["ghost"]
-    complete = [r for r in session["requests"] if r["method"] == "caveat/complete"]
-    assert complete and complete[-1]["params"]["partialResultToken"]
-    assert session["partials"] >= 1
     text = section["text"]
-    assert complete[-1]["result"]["text"] == text and text
+    (streamed,) = [
+        r
+        for r in session["requests"]
+        if r["method"] == "caveat/complete" and (r.get("result") or {}).get("id") == section["id"]
+    ]
+    assert streamed["params"]["partialResultToken"]
+    assert session["partials"] >= 1
+    assert streamed["result"]["text"] == text and text
     assert section["marks"] >= 1
     first_line = "".join(chunk[0] for chunk in section["first_virt_text"] or [])
     assert first_line == text.split("\n")[0]
@@ -256,3 +260,6 @@ def test_streamed_ghost_text_accept_word_then_rest(
     assert section["accept"]["arguments"] == [{"completionId": section["id"]}]
     assert section["diagnostics"], f"no uncertain span in {inserted!r}"
     check_diagnostics(section, start, end)
+    # require('caveat').set_settings() reached the server (workspace/didChangeConfiguration).
+    short = session["short"]
+    assert short["stopReason"] == "max_tokens" and 1 <= len(short["tokens"]) <= 2, short

@@ -310,6 +310,24 @@ function ghost_section()
   end)
   leave_insert()
   gdone(streamed)
+
+  -- 4. Settings changed at run time reach the server: the next completion stops at 2 tokens.
+  require('caveat').set_settings({ completion = { maxTokens = 2 } })
+  sleep(500)
+  api.nvim_buf_set_lines(gbuf, -1, -1, true, { '    count = ' })
+  local asked = #results.requests
+  insert_at_end(gbuf)
+  assert(require('caveat').trigger(), 'trigger sent no request')
+  local answer = wait_for('the short completion', 30000, function()
+    for i = asked + 1, #results.requests do
+      local r = results.requests[i]
+      if r.method == 'caveat/complete' and r.answered then
+        return r
+      end
+    end
+  end)
+  results.short = answer.result
+  leave_insert()
 end
 
 co = coroutine.create(function()

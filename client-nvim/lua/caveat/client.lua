@@ -32,6 +32,29 @@ function M.request(client, method, params, handler, bufnr)
   return client.request(method, params, handler, bufnr)
 end
 
+--- Send a notification with the calling convention of the running Neovim.
+function M.notify(client, method, params)
+  if has_011 then
+    return client:notify(method, params)
+  end
+  return client.notify(method, params)
+end
+
+--- Give every running caveat server a new settings tree (workspace/didChangeConfiguration).
+---@param settings table the whole `caveat` settings tree
+function M.push_settings(settings)
+  local get_clients = vim.lsp.get_clients or vim.lsp.get_active_clients
+  local tree = { caveat = util.as_object(settings) }
+  for _, client in ipairs(get_clients({ name = M.name })) do
+    -- Neovim answers workspace/configuration from these (client.config before 0.11).
+    client.settings = tree
+    if client.config then
+      client.config.settings = tree
+    end
+    M.notify(client, 'workspace/didChangeConfiguration', { settings = tree })
+  end
+end
+
 --- Cancel a pending request.
 function M.cancel(client, request_id)
   if has_011 then

@@ -29,6 +29,14 @@ function M.setup(opts)
   require('caveat.client').enable(M.options)
 end
 
+--- Change server settings at run time, e.g. set_settings({ completion = { maxTokens = 16 } }).
+---@param settings table merged into the current `settings` option
+function M.set_settings(settings)
+  assert(M.options, 'caveat: call setup() first')
+  M.options.settings = vim.tbl_deep_extend('force', M.options.settings, settings)
+  require('caveat.client').push_settings(M.options.settings)
+end
+
 --- Accept the whole suggestion in the current buffer; false when there is none.
 function M.accept()
   return require('caveat.completion').accept(0)
