@@ -203,6 +203,8 @@ def test_native_inline_completion_accept_and_diagnostics(session: dict[str, Any]
     assert section["confidence_marks"] == confidence["leveled"]
     assert check_diagnostics(section, start, end) >= 1, "no alternatives in any hover"
     assert "ready" in session["status_line"] and "(native)" in session["status_line"]
+    # init.lua keeps the documented diagnostics defaults, set on caveat's namespace only.
+    assert session["diagnostic_config"] == {"underline": True, "virtual_text": True, "signs": False}
 
 
 def test_code_action_applies_alternative_and_drops_span(session: dict[str, Any]) -> None:

@@ -210,6 +210,12 @@ local function main()
     local st = require('caveat.client').status[client.id]
     return st and st.state == 'ready'
   end)
+  local diag_config = vim.diagnostic.config(nil, vim.lsp.diagnostic.get_namespace(client.id, false))
+  results.diagnostic_config = {
+    underline = diag_config.underline,
+    virtual_text = diag_config.virtual_text,
+    signs = diag_config.signs,
+  }
   results.mode = require('caveat.completion').mode(bufnr)
   results.offset_encoding = client.offset_encoding
   if vim.env.CAVEAT_E2E_LEGACY == '1' then

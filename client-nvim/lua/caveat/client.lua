@@ -135,7 +135,7 @@ end
 
 local function find_root(bufnr, markers)
   local path = vim.api.nvim_buf_get_name(bufnr)
-  local dir = path ~= '' and vim.fs.dirname(path) or vim.loop.cwd()
+  local dir = path ~= '' and vim.fs.dirname(path) or (vim.uv or vim.loop).cwd()
   local found = vim.fs.find(markers, { upward = true, path = dir })[1]
   return found and vim.fs.dirname(found) or dir
 end
