@@ -18,9 +18,15 @@ import pytest_lsp
 from lsp.support import (
     WAIT,
     Recorder,
+    accept_completion,
     apply_text_edit,
+    char_offset,
+    complete,
+    end_position,
+    hover_at,
     make_client,
-    plain,
+    open_doc,
+    set_max_tokens,
     text_in_range,
     utf16_position,
 )
@@ -62,63 +68,6 @@ async def client(lsp_client: LanguageClient) -> AsyncIterator[None]:
     await recorder.wait_ready()
     yield
     await lsp_client.shutdown_session()
-
-
-async def open_doc(client: LanguageClient, name: str, text: str) -> str:
-    """Open a Python document and return its URI."""
-    uri = f"file:///caveat-tests/{name}.py"
-    client.text_document_did_open(
-        types.DidOpenTextDocumentParams(
-            text_document=types.TextDocumentItem(
-                uri=uri, language_id="python", version=1, text=text
-            )
-        )
-    )
-    return uri
-
-
-async def complete(
-    client: LanguageClient, uri: str, position: types.Position, token: Any = None
-) -> dict[str, Any]:
-    """Send `caveat/complete` and wait (with a timeout) for its result."""
-    params: dict[str, Any] = {
-        "textDocument": {"uri": uri},
-        "position": {"line": position.line, "character": position.character},
-    }
-    if token is not None:
-        params["partialResultToken"] = token
-    result = await asyncio.wait_for(
-        client.protocol.send_request_async("caveat/complete", params), WAIT
-    )
-    data: dict[str, Any] = plain(result)
-    return data
-
-
-def end_position(text: str) -> types.Position:
-    """The UTF-16 position at the end of `text`."""
-    return utf16_position(text, len(text))
-
-
-async def accept_completion(
-    client: LanguageClient, name: str, prompt: str
-) -> tuple[str, str, dict[str, Any]]:
-    """Complete at the end of `prompt`, insert the text as an editor would, accept it."""
-    uri = await open_doc(client, name, prompt)
-    pos = end_position(prompt)
-    result = await complete(client, uri, pos)
-    assert result["text"], result
-    doc = apply_text_edit(prompt, types.Range(start=pos, end=pos), result["text"])
-    await Recorder.of(client).change(uri, 2, types.Range(start=pos, end=pos), result["text"])
-    reply = await asyncio.wait_for(
-        client.workspace_execute_command_async(
-            types.ExecuteCommandParams(
-                command="caveat.accept", arguments=[{"completionId": result["id"]}]
-            )
-        ),
-        WAIT,
-    )
-    assert reply["recorded"] is True
-    return uri, doc, result
 
 
 async def flagged(client: LanguageClient) -> tuple[str, str, dict[str, Any], list[Any]]:
@@ -234,40 +183,25 @@ async def test_accepted_spans_sit_at_utf16_ranges(client: LanguageClient) -> Non
             start=types.Position(**sent["range"]["start"]),
             end=types.Position(**sent["range"]["end"]),
         )
-        assert rng.start == utf16_position(doc, start + _char_offset(result["text"], tok["offset"]))
+        assert rng.start == utf16_position(doc, start + char_offset(result["text"], tok["offset"]))
         assert text_in_range(doc, rng).startswith(tok["text"].rstrip("\ufffd"))
     # The hover over each span quotes exactly the text under the diagnostic's range.
     for diag in diags:
-        hover = await _hover(client, uri, diag.range.start)
+        hover = await hover_at(client, uri, diag.range.start)
         assert hover is not None
         quoted = text_in_range(doc, diag.range).replace("\n", "⏎")
         assert f"`{quoted}`" in hover.contents.value
 
 
-def _char_offset(text: str, utf16_offset: int) -> int:
-    """The code-point offset of a UTF-16 offset into `text`."""
-    return len(text.encode("utf-16-le")[: utf16_offset * 2].decode("utf-16-le"))
-
-
-async def _hover(client: LanguageClient, uri: str, pos: types.Position) -> Any:
-    """Hover with a timeout."""
-    return await asyncio.wait_for(
-        client.text_document_hover_async(
-            types.HoverParams(text_document=types.TextDocumentIdentifier(uri=uri), position=pos)
-        ),
-        WAIT,
-    )
-
-
 async def test_hover_lists_alternatives(client: LanguageClient) -> None:
     """Hovering a flagged span shows the score in words and the alternatives."""
     uri, _doc, _, diags = await flagged(client)
-    hover = await _hover(client, uri, diags[0].range.start)
+    hover = await hover_at(client, uri, diags[0].range.start)
     assert hover is not None and hover.range == diags[0].range
     value = hover.contents.value
     assert "The model gave this **" in value and "%**" in value
     assert "It also considered:" in value and "1. `" in value
-    outside = await _hover(client, uri, types.Position(line=0, character=0))
+    outside = await hover_at(client, uri, types.Position(line=0, character=0))
     assert outside is None
 
 
@@ -333,19 +267,12 @@ async def test_code_action_replaces_the_span_and_clears_it(client: LanguageClien
     assert edit.new_text in apply_text_edit(doc, edit.range, edit.new_text)
 
 
-async def _set_max_tokens(client: LanguageClient, value: int) -> None:
-    """Change completion.maxTokens through workspace/configuration, as VS Code does."""
-    client.set_configuration({"completion": {"maxTokens": value}}, section="caveat")
-    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
-    await asyncio.sleep(0.2)  # the server pulls the section back from us
-
-
 async def test_cancel_request_answers_promptly(client: LanguageClient) -> None:
     """$/cancelRequest stops the decode within a step and answers RequestCancelled."""
     prompt = "numbers = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,"
     uri = await open_doc(client, "cancel", prompt)
     recorder = Recorder.of(client)
-    await _set_max_tokens(client, 400)
+    await set_max_tokens(client, 400)
     try:
         token = f"cancel-{time.time_ns()}"
         params = {
@@ -363,7 +290,7 @@ async def test_cancel_request_answers_promptly(client: LanguageClient) -> None:
         assert info.value.code == -32800
         assert time.perf_counter() - cancelled_at < 1.0
     finally:
-        await _set_max_tokens(client, INIT_OPTIONS["completion"]["maxTokens"])
+        await set_max_tokens(client, INIT_OPTIONS["completion"]["maxTokens"])
     # The worker is free again: a fresh, short request starts at once and completes.
     result = await complete(client, uri, types.Position(0, len(prompt)))
     assert result["text"] and len(result["tokens"]) <= 24
@@ -411,3 +338,50 @@ async def test_bad_requests_get_errors_and_the_server_stays_up(
     prompt = "x = 1\ny = "
     uri = await open_doc(client, f"alive{time.time_ns()}", prompt)
     assert (await complete(client, uri, end_position(prompt)))["id"]
+
+
+async def test_edit_during_completion_drops_the_result(client: LanguageClient) -> None:
+    """A result for a document version that moved on is not delivered."""
+    prompt = "def multiply(a, b):\n    return "
+    uri = await open_doc(client, f"stale{time.time_ns()}", prompt)
+    pos = end_position(prompt)
+    pending = asyncio.ensure_future(complete(client, uri, pos))
+    await asyncio.sleep(0)
+    await Recorder.of(client).change(uri, 2, types.Range(start=pos, end=pos), "a")
+    result = await pending
+    assert result["text"] == "" and result["stopReason"] == "cancelled"
+    assert result["version"] == 1
+
+
+async def test_scan_publishes_spans_and_clear_removes_them(client: LanguageClient) -> None:
+    """caveat.scanDocument scores existing code with progress; caveat.clear forgets it."""
+    text = (
+        "import os\n\n\ndef list_python_files(folder):\n"
+        "    return [f for f in os.listdir(folder) if f.endswith('.py')]\n"
+    )
+    uri = await open_doc(client, f"scan{time.time_ns()}", text)
+    recorder = Recorder.of(client)
+    before = set(client.progress_reports)
+    reply = await asyncio.wait_for(
+        client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command="caveat.scanDocument", arguments=[uri])
+        ),
+        WAIT,
+    )
+    assert reply["spans"] >= 1
+    diags = client.diagnostics[uri]
+    assert len(diags) == reply["spans"]
+    for diag in diags:
+        assert diag.data["completionId"] == "scan" and text_in_range(text, diag.range).strip()
+    new_tokens = set(client.progress_reports) - before
+    kinds = [type(r).__name__ for t in new_tokens for r in client.progress_reports[t]]
+    assert "WorkDoneProgressBegin" in kinds and "WorkDoneProgressEnd" in kinds
+    assert len(recorder.confidence[uri][-1]["tokens"]) > 10
+    await asyncio.wait_for(
+        client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command="caveat.clear", arguments=[uri])
+        ),
+        WAIT,
+    )
+    assert list(client.diagnostics[uri]) == []
+    assert recorder.confidence[uri][-1]["tokens"] == []

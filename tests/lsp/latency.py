@@ -49,9 +49,11 @@ async def _one(client: Any, uri: str, version: int, text: str, typed: str) -> fl
     after = text + typed
     lines = after.split("\n")
     cursor = {"line": len(lines) - 1, "character": len(lines[-1].encode("utf-16-le")) // 2}
-    request = client.protocol.send_request_async(
-        "caveat/complete",
-        {"textDocument": {"uri": uri}, "position": cursor, "partialResultToken": token},
+    request = asyncio.ensure_future(
+        client.protocol.send_request_async(
+            "caveat/complete",
+            {"textDocument": {"uri": uri}, "position": cursor, "partialResultToken": token},
+        )
     )
     await recorder.wait_partial(token)
     first = (recorder.partials[token][0][0] - t0) * 1000

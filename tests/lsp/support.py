@@ -149,3 +149,82 @@ def text_in_range(text: str, rng: types.Range) -> str:
 def apply_text_edit(text: str, rng: types.Range, new_text: str) -> str:
     """`text` with the range replaced, as a client applies an edit."""
     return text[: utf16_offset(text, rng.start)] + new_text + text[utf16_offset(text, rng.end) :]
+
+
+async def open_doc(client: LanguageClient, name: str, text: str) -> str:
+    """Open a Python document and return its URI."""
+    uri = f"file:///caveat-tests/{name}.py"
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(
+                uri=uri, language_id="python", version=1, text=text
+            )
+        )
+    )
+    return uri
+
+
+async def complete(
+    client: LanguageClient, uri: str, position: types.Position, token: Any = None
+) -> dict[str, Any]:
+    """Send `caveat/complete` and wait (with a timeout) for its result."""
+    params: dict[str, Any] = {
+        "textDocument": {"uri": uri},
+        "position": {"line": position.line, "character": position.character},
+    }
+    if token is not None:
+        params["partialResultToken"] = token
+    result = await asyncio.wait_for(
+        client.protocol.send_request_async("caveat/complete", params), WAIT
+    )
+    data: dict[str, Any] = plain(result)
+    return data
+
+
+def end_position(text: str) -> types.Position:
+    """The UTF-16 position at the end of `text`."""
+    return utf16_position(text, len(text))
+
+
+async def accept_completion(
+    client: LanguageClient, name: str, prompt: str
+) -> tuple[str, str, dict[str, Any]]:
+    """Complete at the end of `prompt`, insert the text as an editor would, accept it."""
+    uri = await open_doc(client, name, prompt)
+    pos = end_position(prompt)
+    result = await complete(client, uri, pos)
+    assert result["text"], result
+    doc = apply_text_edit(prompt, types.Range(start=pos, end=pos), result["text"])
+    await Recorder.of(client).change(uri, 2, types.Range(start=pos, end=pos), result["text"])
+    reply = await asyncio.wait_for(
+        client.workspace_execute_command_async(
+            types.ExecuteCommandParams(
+                command="caveat.accept", arguments=[{"completionId": result["id"]}]
+            )
+        ),
+        WAIT,
+    )
+    assert reply["recorded"] is True
+    return uri, doc, result
+
+
+def char_offset(text: str, utf16_offset: int) -> int:
+    """The code-point offset of a UTF-16 offset into `text`."""
+    return len(text.encode("utf-16-le")[: utf16_offset * 2].decode("utf-16-le"))
+
+
+async def hover_at(client: LanguageClient, uri: str, pos: types.Position) -> Any:
+    """Hover with a timeout."""
+    return await asyncio.wait_for(
+        client.text_document_hover_async(
+            types.HoverParams(text_document=types.TextDocumentIdentifier(uri=uri), position=pos)
+        ),
+        WAIT,
+    )
+
+
+async def set_max_tokens(client: LanguageClient, value: int) -> None:
+    """Change completion.maxTokens through workspace/configuration, as VS Code does."""
+    client.set_configuration({"completion": {"maxTokens": value}}, section="caveat")
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+    await asyncio.sleep(0.2)  # the server pulls the section back from us
