@@ -245,3 +245,33 @@ def test_byte_table_prefix_query(prefix: bytes, want: list[int]) -> None:
     """Sorted-table lookups agree with a linear scan, including 0xff bytes and empty tokens."""
     table = ByteTable([b"", b"a", b"ab", b"\xff", b"\xff\x01", b"b"])
     assert sorted(table.with_prefix(prefix).tolist()) == want
+
+
+class BatchedToyLM(ToyLM):
+    """The toy LM with the optional batched call an engine may offer."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(TOK, **kwargs)  # type: ignore[arg-type]
+        self.batches = 0
+
+    def logprobs_many(self, contexts: Sequence[Sequence[int]]) -> list[np.ndarray]:
+        """All rows at once (counted as one model call)."""
+        self.batches += 1
+        return [ToyLM.logprobs(self, c) for c in contexts]
+
+
+@pytest.mark.parametrize("x", [p for p in PREFIXES if len(p) >= 2])
+def test_batched_stem_rows_give_the_same_healing(x: bytes) -> None:
+    """Prefetching the stems in one batched call changes the cost, not the result."""
+    plain = ToyLM(TOK, masked=True, seed=7)
+    batched = BatchedToyLM(masked=True, seed=7)
+    a = heal((), x, "byte", TOK, plain, prune=0.0)
+    b = heal((), x, "byte", TOK, batched, prune=0.0)
+    assert (a.tokens, a.emitted) == (b.tokens, b.emitted)
+    assert np.allclose(
+        next_byte_distribution((), x, TOK, plain, TABLE),
+        next_byte_distribution((), x, TOK, batched, TABLE),
+        atol=1e-12,
+    )
+    assert batched.batches >= 1
+    assert b.info.extra_passes < a.info.extra_passes

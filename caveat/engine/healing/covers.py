@@ -45,6 +45,22 @@ class LMCache:
         self._rows: dict[tuple[int, ...], FloatArray] = {}
         self.passes = 0
 
+    def prefetch(self, rels: Sequence[tuple[int, ...]]) -> None:
+        """Fetch many rows in one batched model call when the LM offers `logprobs_many`.
+
+        Stems of different split points share the context's KV cache and differ in a token or
+        two, so one batched forward pass can score them all; without the method, rows are
+        fetched one by one on demand (and pruning may skip some).
+        """
+        many = getattr(self._lm, "logprobs_many", None)
+        missing = list(dict.fromkeys(r for r in rels if r not in self._rows))
+        if many is None or len(missing) < 2:
+            return
+        self.passes += 1
+        got = many([self._context + list(r) for r in missing])
+        for rel, lp in zip(missing, got, strict=True):
+            self._rows[rel] = np.asarray(lp, dtype=np.float64)
+
     def row(self, rel: tuple[int, ...]) -> FloatArray:
         """Log-probabilities of the next token after context + rel."""
         hit = self._rows.get(rel)
@@ -90,10 +106,13 @@ class CoverSearch:
         covers: list[Cover] = []
         best = -math.inf
         tb = self.tok.token_bytes
+        stems: list[tuple[int, tuple[int, ...]]] = []
         for i in range(len(x)):
             stem = tuple(self.tok.encode(x[:i])) if i else ()
-            if b"".join(tb[t] for t in stem) != x[:i]:
-                continue
+            if b"".join(tb[t] for t in stem) == x[:i]:
+                stems.append((i, stem))
+        self.lm.prefetch([s[:j] for _, s in stems for j in range(len(s) + 1)])
+        for i, stem in stems:
             stem_lp = self.lm.path_logp(stem, best + self.log_prune)
             if stem_lp is None:
                 continue
