@@ -87,7 +87,7 @@ settings = {
 with open(sys.argv[1], "w") as f:
     json.dump(settings, f, indent=2)
 PY
-rm -rf "$E2E_DIR/ws" && cp -a "$HERE/workspace" "$E2E_DIR/ws"
+rm -rf "$E2E_DIR/ws" "$E2E_DIR/data/logs" && cp -a "$HERE/workspace" "$E2E_DIR/ws"
 
 # 4. code-server in its own process group; the whole group (extension host and the Python
 #    server included) is stopped on exit.

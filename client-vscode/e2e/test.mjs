@@ -16,6 +16,13 @@ const log = (...a) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s]`,
 const SQUIGGLE = '.monaco-editor .squiggly-warning, .monaco-editor .squiggly-info';
 const GHOST = '.monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text';
 
+/** The extension's output channel, as VS Code writes it under the user data folder. */
+function readCaveatLog() {
+  const files = fs.readdirSync(path.join(OUT, 'data', 'logs'), { recursive: true })
+    .filter((f) => f.endsWith(path.join('caveat.caveat', 'caveat.log')));
+  return files.map((f) => fs.readFileSync(path.join(OUT, 'data', 'logs', f), 'utf8')).join('\n');
+}
+
 const ctx = await chromium.launchPersistentContext(path.join(tmp, 'profile'), {
   executablePath: '/usr/bin/chromium',
   headless: true,
@@ -54,21 +61,35 @@ try {
   const typed = Date.now();
   await page.keyboard.type('if not os.path.', { delay: 40 });
   const ghost = page.locator(GHOST);
-  await ghost.first().waitFor({ timeout: 60_000 });
+  await ghost.first().waitFor({ timeout: 120_000 });
   log(`ghost text after ${Date.now() - typed} ms from the first keystroke`);
+  // Watch the ghost text grow until the extension logs that the stream ended; the item
+  // carries its accept command only from then on.
   const seen = [];
-  for (let i = 0; i < 20; i++) {
-    const text = (await ghost.allInnerTexts()).join('\n');
+  let streamed;
+  for (const end = Date.now() + 120_000; !streamed && Date.now() < end; ) {
+    const text = (await ghost.allInnerTexts()).join('');
     if (seen.at(-1) !== text) seen.push(text);
+    streamed = readCaveatLog().match(/caveat\/complete c\d+: \d+ chunks, .*while streaming.*/)?.[0];
     await page.waitForTimeout(100);
   }
+  if (!streamed) throw new Error('no completion streamed into ghost text');
+  log('extension log:', streamed);
   log(`ghost text states seen: ${seen.length}; lengths ${seen.map((s) => s.length).join(' -> ')}`);
-  log('ghost text:', JSON.stringify(seen.at(-1)));
-  await page.waitForTimeout(500);
+  // The extension re-triggers the suggestion once the stream ends, to attach the accept command;
+  // let VS Code render that final item (the ghost text stops changing) before accepting it.
+  let last = seen.at(-1);
+  for (let stable = 0, end = Date.now() + 15_000; stable < 10 && Date.now() < end; ) {
+    await page.waitForTimeout(100);
+    const text = (await ghost.allInnerTexts()).join('');
+    stable = text === last ? stable + 1 : 0;
+    last = text;
+  }
+  log('ghost text:', JSON.stringify(last));
 
   // Accept: the item's command tells the server, which publishes diagnostics on uncertain spans.
   await page.keyboard.press('Tab');
-  await page.waitForSelector(SQUIGGLE, { timeout: 30_000 });
+  await page.waitForSelector(SQUIGGLE, { timeout: 60_000 });
   const editorText = await page.locator('.monaco-editor .view-lines').first().innerText();
   log('accepted; squiggle visible. Document now ends with:\n' + editorText.split('\n').slice(-6).join('\n'));
 
@@ -76,7 +97,8 @@ try {
   const box = await page.locator(SQUIGGLE).first().boundingBox();
   if (!box) throw new Error('squiggle has no box');
   await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2 - 4);
-  const hover = page.locator('.monaco-hover:not(.hidden)', { hasText: /considered/i });
+  // The diagnostic's own message also mentions an alternative; the server's hover has the list.
+  const hover = page.locator('.monaco-hover:not(.hidden)', { hasText: 'It also considered:' });
   await hover.first().waitFor({ state: 'visible', timeout: 30_000 });
   const hoverText = (await hover.first().innerText()).replace(/\s+/g, ' ').trim();
   log('hover:', hoverText.slice(0, 300));
@@ -91,6 +113,9 @@ try {
   await fix.first().waitFor({ timeout: 30_000 });
   log('quick fixes:', (await fix.first().innerText()).replace(/\s+/g, ' ').trim().slice(0, 200));
   await page.keyboard.press('Escape');
+
+  const failures = readCaveatLog().match(/caveat\/complete failed.*/g);
+  if (failures) throw new Error(`streaming request failed: ${failures[0]}`);
   console.log('1 passed, 0 failed');
 } catch (e) {
   failed = true;

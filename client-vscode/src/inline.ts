@@ -32,6 +32,7 @@ export class InlineCompleter implements vscode.Disposable {
   private currentCancel: vscode.CancellationTokenSource | undefined;
   private streamingSupported = true;
   private shownText = '';
+  private shownComplete = false;
   private retriggerTimer: NodeJS.Timeout | undefined;
   private lastRetrigger = 0;
   private counter = 0;
@@ -66,17 +67,12 @@ export class InlineCompleter implements vscode.Disposable {
     if (!(await stream.waitFirstLine(token)) || token.isCancellationRequested) {
       return undefined;
     }
-    if (stream.done && !stream.result && !this.isStreamingSupported()) {
-      // The server has no caveat/complete: plain inline completion still works.
+    if (stream.errored) {
+      // Streaming failed (logged): the plain, non-streamed inline completion may still work.
       return next(document, position, context, token);
     }
     return this.items(stream, position);
   };
-
-  /** False once the server answered MethodNotFound to caveat/complete (read after awaits). */
-  isStreamingSupported(): boolean {
-    return this.streamingSupported;
-  }
 
   dispose(): void {
     this.currentCancel?.cancel();
@@ -99,6 +95,7 @@ export class InlineCompleter implements vscode.Disposable {
     this.current = stream;
     this.currentCancel = cancel;
     this.shownText = '';
+    this.shownComplete = false;
     const progress = client.onProgress(chunkType, stream.partialToken, (chunk) => {
       stream.addChunk(chunk);
     });
@@ -116,6 +113,7 @@ export class InlineCompleter implements vscode.Disposable {
       .then(
         (result) => {
           stream.finish(result);
+          this.log.info(stream.summary());
         },
         (err: unknown) => {
           if (err instanceof ResponseError && err.code === ErrorCodes.MethodNotFound) {
@@ -124,7 +122,7 @@ export class InlineCompleter implements vscode.Disposable {
           } else if (!cancel.token.isCancellationRequested) {
             this.log.error(`caveat/complete failed: ${String(err)}`);
           }
-          stream.fail();
+          stream.fail(cancel.token.isCancellationRequested);
         },
       )
       .finally(() => {
@@ -140,24 +138,30 @@ export class InlineCompleter implements vscode.Disposable {
       return [];
     }
     this.shownText = text;
+    stream.markShown();
     const item = new vscode.InlineCompletionItem(text, new vscode.Range(position, position));
     // Only the whole completion is reported as accepted: a half-streamed item carries no command,
     // since the server's provenance (and so its diagnostics) describes the full text.
     const result = stream.result;
-    if (result && text === result.text) {
+    this.shownComplete = result !== undefined && text === result.text;
+    if (result && this.shownComplete) {
       item.command = { title: 'Accept', command: ACCEPTED_COMMAND, arguments: [result.id] };
     }
     return [item];
   }
 
-  /** Ask VS Code for the inline suggestion again when more text is visible than it shows. */
+  /**
+   * Ask VS Code for the inline suggestion again when more text is visible than it shows, or when
+   * the stream ended and the item on screen still lacks its accept command.
+   */
   private maybeRetrigger(
     stream: CompletionStream,
     document: vscode.TextDocument,
     version: number,
     position: vscode.Position,
   ): void {
-    if (stream !== this.current || !this.shownText || stream.visibleText === this.shownText) {
+    const stale = stream.visibleText !== this.shownText || (stream.done && !this.shownComplete);
+    if (stream !== this.current || !this.shownText || !stale) {
       return;
     }
     const wait = Math.max(0, this.lastRetrigger + RETRIGGER_MS - Date.now());
@@ -171,7 +175,7 @@ export class InlineCompleter implements vscode.Disposable {
         editor.selection.active.isEqual(position);
       if (stillHere) {
         this.lastRetrigger = Date.now();
-        void vscode.commands.executeCommand('editor.action.inlineSuggest.trigger');
+        void refreshInlineSuggestion();
       }
     }, wait);
   }
@@ -197,4 +201,14 @@ function pause(ms: number, token: vscode.CancellationToken): Promise<boolean> {
       resolve(false);
     });
   });
+}
+
+/**
+ * Make VS Code ask the provider again at the same position. A plain explicit trigger is ignored
+ * once an explicit request has answered for this position and version (VS Code reuses that
+ * answer), so the shown suggestion is hidden first; the provider answers at once from the stream.
+ */
+async function refreshInlineSuggestion(): Promise<void> {
+  await vscode.commands.executeCommand('editor.action.inlineSuggest.hide');
+  await vscode.commands.executeCommand('editor.action.inlineSuggest.trigger');
 }

@@ -11,6 +11,11 @@ export class CompletionStream {
   private chunks = '';
   private finalResult: CaveatCompletion | undefined;
   private failed = false;
+  private cancelled = false;
+  private chunkCount = 0;
+  private readonly startedAt = Date.now();
+  private firstShownAt: number | undefined;
+  private shownBeforeEnd = false;
   private readonly listeners = new Set<StreamListener>();
 
   constructor(
@@ -58,6 +63,7 @@ export class CompletionStream {
       return;
     }
     this.chunks += chunk.text;
+    this.chunkCount += 1;
     this.emit();
   }
 
@@ -70,13 +76,37 @@ export class CompletionStream {
     this.emit();
   }
 
-  /** Settle without a result (request failed or was dropped). */
-  fail(): void {
+  /** Settle without a result: the request failed, or was `cancelled` by the client. */
+  fail(cancelled = false): void {
     if (this.done) {
       return;
     }
     this.failed = true;
+    this.cancelled = cancelled;
     this.emit();
+  }
+
+  /** True when the request failed with an error (not a cancellation): worth a fallback. */
+  get errored(): boolean {
+    return this.failed && !this.cancelled;
+  }
+
+  /** Note that ghost text from this stream is on screen now. */
+  markShown(): void {
+    if (this.firstShownAt === undefined) {
+      this.firstShownAt = Date.now();
+      this.shownBeforeEnd = !this.done;
+    }
+  }
+
+  /** One log line: how the stream went (chunks, when ghost text first showed). */
+  summary(): string {
+    const shown =
+      this.firstShownAt === undefined
+        ? 'not shown'
+        : `first shown after ${this.firstShownAt - this.startedAt} ms${this.shownBeforeEnd ? ', while streaming' : ''}`;
+    const id = this.finalResult?.id ?? '?';
+    return `caveat/complete ${id}: ${this.chunkCount} chunks, ${this.text.length} chars, ${shown}, done after ${Date.now() - this.startedAt} ms`;
   }
 
   /** Call `listener` on every change; returns a function that unsubscribes. */

@@ -54,11 +54,19 @@ describe('CompletionStream once settled', () => {
     assert.equal(s.text, 'x');
   });
 
-  it('a failure settles without a result', () => {
+  it('a failure settles without a result and asks for a fallback', () => {
     const s = feed(['x']);
     s.fail();
     assert.equal(s.done, true);
     assert.equal(s.result, undefined);
+    assert.equal(s.errored, true);
+  });
+
+  it('a cancellation settles without asking for a fallback', () => {
+    const s = feed(['x']);
+    s.fail(true);
+    assert.equal(s.done, true);
+    assert.equal(s.errored, false);
   });
 });
 
@@ -103,6 +111,21 @@ describe('CompletionStream.waitFirstLine', () => {
     s.addChunk({ id: 'c', text: 'x + 1' });
     s.finish(final('x + 1'));
     assert.equal(await waiting, true);
+  });
+});
+
+describe('CompletionStream.summary', () => {
+  it('tells whether ghost text showed while streaming', () => {
+    const s = feed(['a = 1\n', 'b']);
+    s.markShown();
+    s.finish(final('a = 1\nb'));
+    assert.match(s.summary(), /^caveat\/complete c1: 2 chunks, 7 chars, first shown after \d+ ms, while streaming, done after \d+ ms$/);
+  });
+
+  it('says when nothing was shown', () => {
+    const s = feed([]);
+    s.finish(final(''));
+    assert.match(s.summary(), /0 chunks, 0 chars, not shown/);
   });
 });
 
