@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from caveat.engine.healing.base import NextTokenLM, Tokenizer
-from caveat.engine.healing.byte_table import END, ByteTable
+from caveat.engine.healing.byte_table import END, ByteTable, IntArray
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -106,18 +106,20 @@ class CoverSearch:
         covers: list[Cover] = []
         best = -math.inf
         tb = self.tok.token_bytes
-        stems: list[tuple[int, tuple[int, ...]]] = []
+        # Only split points whose remainder starts some token can end a cover: checking that
+        # first saves the model calls of stems reaching far back into a long identifier.
+        stems: list[tuple[int, tuple[int, ...], IntArray]] = []
         for i in range(len(x)):
-            stem = tuple(self.tok.encode(x[:i])) if i else ()
-            if b"".join(tb[t] for t in stem) == x[:i]:
-                stems.append((i, stem))
-        self.lm.prefetch([s[:j] for _, s in stems for j in range(len(s) + 1)])
-        for i, stem in stems:
-            stem_lp = self.lm.path_logp(stem, best + self.log_prune)
-            if stem_lp is None:
-                continue
             cands = self.table.with_prefix(x[i:])
             if cands.shape[0] == 0:
+                continue
+            stem = tuple(self.tok.encode(x[:i])) if i else ()
+            if b"".join(tb[t] for t in stem) == x[:i]:
+                stems.append((i, stem, cands))
+        self.lm.prefetch([s[:j] for _, s, _ in stems for j in range(len(s) + 1)])
+        for i, stem, cands in stems:
+            stem_lp = self.lm.path_logp(stem, best + self.log_prune)
+            if stem_lp is None:
                 continue
             scores = stem_lp + self.lm.row(stem)[cands]
             for checks, k in enumerate(np.argsort(-scores, kind="stable")):
