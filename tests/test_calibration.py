@@ -48,19 +48,21 @@ def test_calibrate_recovers_a_planted_threshold() -> None:
     entropy = rng.uniform(0, 4, n)
     correct = rng.uniform(size=n) < 1 / (1 + np.exp(-(4.0 - 4.0 * entropy)))  # 50% at H=1
     top1 = -entropy * 0.5 + rng.normal(0, 0.05, n)
-    th = cal.calibrate(entropy, top1, correct, seed=1)
+    units = -np.arange(1000) / 100.0  # 0.00 .. -9.99
+    th = cal.calibrate(entropy, top1, correct, units, seed=1)
     assert th.beta1 < 0
     # Balanced weighting moves the intercept, not the slope; the cut lands near H = 1.
     assert th.beta1 == pytest.approx(-4.0, rel=0.15)
     assert 0.7 < th.entropy < 1.4
     assert th.balanced_accuracy > 0.8
-    assert th.warning <= th.information <= th.hint <= 0.0
+    # levels sit at the 10% / 5% / 2% quantiles of reference-unit scores
+    assert (th.hint, th.information, th.warning) == pytest.approx((-8.991, -9.4905, -9.7902))
     assert th.samples == n
 
 
 def test_calibrate_refuses_one_sided_data() -> None:
     with pytest.raises(ValueError):
-        cal.calibrate(np.ones(50), np.zeros(50), np.ones(50, dtype=bool))
+        cal.calibrate(np.ones(50), np.zeros(50), np.ones(50, dtype=bool), np.zeros(50))
 
 
 def test_threshold_storage_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

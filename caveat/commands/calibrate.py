@@ -22,6 +22,8 @@ from caveat.commands.common import add_model_args, fail, load_or_fail, progress_
 from caveat.engine.types import TokenRecord
 from caveat.scoring.calibration import cache_path, calibrate, save_thresholds
 from caveat.scoring.corpus import Snippet, calibration_snippets
+from caveat.scoring.spans import score_units
+from caveat.scoring.types import Thresholds
 
 
 class Scanner(Protocol):
@@ -32,7 +34,9 @@ class Scanner(Protocol):
         ...
 
 
-Steps = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.bool_]]
+Steps = tuple[
+    npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.bool_], npt.NDArray[np.float64]
+]
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -62,20 +66,23 @@ def collect_steps(
     snippets: Sequence[Snippet],
     advance: Callable[[int], None] | None = None,
 ) -> Steps:
-    """(entropy, top-1 log-probability, top-1 == reference) for every scored step."""
+    """Per scored step: entropy, top-1 log-probability, top-1 == reference; and the scores of
+    the syntax units of the scored code (as caveat would score them)."""
     ent: list[float] = []
     top1: list[float] = []
     ok: list[bool] = []
+    units: list[float] = []
     for sn in snippets:
         start = len(sn.text[: sn.score_from].encode("utf-8"))
-        for rec in engine.scan(sn.text):
-            if rec.offset >= start and rec.top:
-                ent.append(rec.entropy)
-                top1.append(rec.top[0].logprob)
-                ok.append(rec.top[0].id == rec.id)
+        scored = [r for r in engine.scan(sn.text) if r.offset >= start and r.top]
+        for rec in scored:
+            ent.append(rec.entropy)
+            top1.append(rec.top[0].logprob)
+            ok.append(rec.top[0].id == rec.id)
+        units += [s.score for s in score_units(sn.text, "python", scored, 0, Thresholds())]
         if advance is not None:
             advance(1)
-    return np.array(ent), np.array(top1), np.array(ok, dtype=bool)
+    return np.array(ent), np.array(top1), np.array(ok, dtype=bool), np.array(units)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -91,7 +98,13 @@ def run(args: argparse.Namespace) -> int:
         task = bar.add_task("teacher-forcing reference code", total=len(snippets))
         steps = collect_steps(engine, snippets, lambda n: bar.advance(task, n))
     if args.steps_out:
-        np.savez(args.steps_out, entropy=steps[0], top1_logprob=steps[1], correct=steps[2])
+        np.savez(
+            args.steps_out,
+            entropy=steps[0],
+            top1_logprob=steps[1],
+            correct=steps[2],
+            unit_scores=steps[3],
+        )
     try:
         th = calibrate(*steps, seed=args.seed)
     except ValueError as exc:

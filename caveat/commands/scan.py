@@ -94,7 +94,12 @@ def scan_spans(
 
 
 def alternatives(text: str, span: Span, records: list[TokenRecord]) -> tuple[SpanAlternative, ...]:
-    """The span with its worst token replaced by each of that step's other top tokens."""
+    """The span with its worst token replaced by each of that step's other top tokens.
+
+    In a name, literal or operator the rest of the unit belonged to the replaced token's
+    continuation, so it is dropped (`giraffe` with `gir` -> `name` reads `name`, not
+    `nameaffe`); the server's reranker completes alternatives properly, this is the cheap view.
+    """
     worst = records[span.worst_token]
     data = text.encode("utf-8")
     span_bytes = data[len(text[: span.start].encode()) : len(text[: span.end].encode())]
@@ -104,10 +109,12 @@ def alternatives(text: str, span: Span, records: list[TokenRecord]) -> tuple[Spa
     for alt in worst.top:
         if alt.id == worst.id:
             continue
+        atomic = span.kind in ("identifier", "literal", "operator")
+        tail = b"" if atomic else span_bytes[rel + len(worst.bytes) :]
         if rel >= 0:
-            new = span_bytes[:rel] + alt.bytes + span_bytes[rel + len(worst.bytes) :]
+            new = span_bytes[:rel] + alt.bytes + tail
         else:  # the token starts before the span (leading blank): keep the span's tail
-            new = alt.bytes.lstrip() + span_bytes[worst.end - span_start :]
+            new = alt.bytes.lstrip() + (b"" if atomic else span_bytes[worst.end - span_start :])
         new_text = new.decode("utf-8", errors="replace").strip()
         if new_text and new_text != text[span.start : span.end]:
             out.append(SpanAlternative(new_text, math.exp(alt.logprob), alt.logprob))

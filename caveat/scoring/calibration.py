@@ -4,9 +4,11 @@
 teacher-force reference code, record the entropy H of each step and whether the reference
 token was the model's top-1, fit a class-balanced logistic regression sigma(b0 + b1 * H), pick
 the cut p* maximising balanced accuracy on a held-out split, and set H* = (logit(p*) - b0) / b1.
-The same procedure on the top-1 log-probability places the span-score cut-offs: a span is a
-hint where the fitted chance that the model's pick is right falls to p*, information at p*/2,
-warning at p*/4.
+
+Span levels are calibrated against false alarms instead: the reference code is correct, so the
+scores caveat gives its syntax units show how often a level would fire on code nobody needs to
+change. The cut-offs are the scores below which 10% (hint), 5% (information) and 2% (warning)
+of reference units fall, which keeps highlights sparse by construction.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ Array = npt.NDArray[np.float64]
 
 #: Shipped thresholds for the embedded default model (computed by `caveat calibrate`).
 DEFAULT_FILE = "gemma3-270m-q4-k-m.json"
+#: Share of reference-code units allowed at or above each level (hint, information, warning).
+FALSE_ALARM_RATES = (0.10, 0.05, 0.02)
 
 
 def fit_logistic(
@@ -94,14 +98,19 @@ def calibrate(
     entropy: Array,
     top1_logprob: Array,
     correct: npt.NDArray[np.bool_],
+    unit_scores: Array,
     *,
     seed: int = 0,
     holdout: float = 0.3,
 ) -> Thresholds:
-    """Thresholds from teacher-forced steps: entropy, top-1 log-probability, top-1 == reference."""
+    """Thresholds from teacher-forced reference code.
+
+    Per step: entropy, top-1 log-probability (kept for analysis), whether the top-1 was the
+    reference token; per syntax unit of that code: caveat's span score.
+    """
     n = entropy.shape[0]
-    if n < 20 or correct.all() or not correct.any():
-        raise ValueError("calibration needs at least 20 steps with both outcomes")
+    if n < 20 or correct.all() or not correct.any() or unit_scores.shape[0] < 20:
+        raise ValueError("calibration needs at least 20 steps with both outcomes, and 20 units")
     order = np.random.default_rng(seed).permutation(n)
     cut = int(n * (1 - holdout))
     train, test = order[:cut], order[cut:]
@@ -111,15 +120,14 @@ def calibrate(
     p_star, acc = best_cut(p_held, correct[test])
     h_star = cut_on_feature(b0, b1, p_star)
 
-    c0, c1 = fit_logistic(top1_logprob[train], correct[train])
-    q_held = 1.0 / (1.0 + np.exp(-(c0 + c1 * top1_logprob[test])))
-    q_star, _ = best_cut(q_held, correct[test])
-    levels = [min(0.0, cut_on_feature(c0, c1, q_star / d)) for d in (1.0, 2.0, 4.0)]
+    hint, info, warn = (
+        min(0.0, float(np.quantile(unit_scores, rate))) for rate in FALSE_ALARM_RATES
+    )
     return Thresholds(
         entropy=h_star,
-        hint=levels[0],
-        information=min(levels[1], levels[0]),
-        warning=min(levels[2], levels[1], levels[0]),
+        hint=hint,
+        information=min(info, hint),
+        warning=min(warn, info, hint),
         source="calibrated",
         beta0=b0,
         beta1=b1,
