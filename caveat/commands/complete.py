@@ -37,6 +37,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--top-p", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--top-k", type=int, default=5, help="alternatives recorded per token")
+    p.add_argument(
+        "--decoding",
+        choices=("greedy", "adaptive", "cautious"),
+        default="greedy",
+        help="adaptive: rerank uncertain steps (AdaDec); cautious: multi-trial sampling (CNTP)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object instead")
     p.set_defaults(func=run)
 
@@ -155,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
         top_p=args.top_p,
         seed=args.seed,
         top_k=args.top_k,
+        decoding=args.decoding,
     )
     out = Console(highlight=False, soft_wrap=True)
     if args.json:

@@ -1,26 +1,58 @@
-"""The decode loop: one token per step, exact measures per token, stop rules, streaming."""
+"""The decode loop: one token per step, exact measures per token, stop rules, streaming.
+
+Decoding strategies (`CompletionRequest.decoding`): `greedy` takes the argmax (or samples with a
+temperature) at every step. `adaptive` is AdaDec's pause-then-rerank ("Towards Better Code
+Generation: Adaptive Decoding with Uncertainty Guidance"): at a step whose entropy reaches the
+threshold, the top candidates are rolled out to the end of the line and the one with the best
+mean log-probability is taken. `cautious` follows "Cautious Next Token Prediction": at such a
+step, several sampled trials run to the next punctuation and the one with the lowest
+perplexity is kept. Both accept the winner's rollout tokens that the loop would have produced
+anyway, so the rollout work is not repeated.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
+from caveat.engine.errors import EngineCancelled
 from caveat.engine.healing import HealResult
+from caveat.engine.model import file_sha256
 from caveat.engine.records import make_record
+from caveat.engine.rerank import Rollout, line_stop, roll_out
 from caveat.engine.runtime import ContextFullError, Runtime
 from caveat.engine.stops import StopRules
 from caveat.engine.textutil import utf8_complete_length
 from caveat.engine.types import CompletionRequest, StopReason, Timings, TokenRecord
 from caveat.engine.vocab import Vocabulary
-from caveat.scoring.measures import token_measures
+from caveat.scoring.calibration import load_thresholds
+from caveat.scoring.measures import TokenMeasures, token_measures
 
 OnToken = Callable[[TokenRecord], None]
+
+# AdaDec: k candidates, L lookahead tokens (both the paper's defaults). Candidates far less
+# likely than the top one rarely win and each costs L evaluations, so they are skipped.
+ADAPTIVE_K = 3
+ADAPTIVE_LOOKAHEAD = 5
+ADAPTIVE_MIN_RATIO = 0.1
+# Budget: rollout evaluations the completion did not keep may reach this share of the tokens
+# generated so far (a trigger is allowed while under it), so adaptive decoding costs at most
+# about 1.5x greedy's model evaluations even where uncertain steps are frequent.
+ROLLOUT_BUDGET = 0.5
+# CNTP: trials grow with entropy (1 + ceil(H / H*), at most this many), sampled at T = 1.
+CAUTIOUS_MAX_TRIALS = 5
+CAUTIOUS_LOOKAHEAD = 8
+CAUTIOUS_TOP_P = 0.95
+_PUNCT = frozenset(b".,;:()[]{}\n")
 
 
 @dataclass
@@ -79,6 +111,7 @@ class DecodeLoop:
         suffix: bytes,
         scope: bool,
         healed: HealResult,
+        model_sha256: str | None = None,
     ) -> None:
         self.vocab = engine_vocab
         self.runtime = runtime
@@ -93,13 +126,22 @@ class DecodeLoop:
         self.text = bytearray(healed.emitted)
         self.records: list[TokenRecord] = list(healed.records)
         self.streamed = 0
+        # The engine syncs the prompt before building the loop; rollouts start from it.
+        self.prompt = tuple(runtime.tokens)
+        self.ids: list[int] = []
+        self.pending: deque[TokenMeasures] = deque()
+        self.stale = False  # the cache no longer ends at prompt + ids (a rollout moved it)
+        self.extra_evals = 0  # rollout evaluations beyond the tokens the completion kept
+        self.rng = np.random.default_rng(req.seed)
+        self.threshold = math.inf
+        if req.decoding != "greedy":
+            self.threshold = _entropy_threshold(req, model_sha256, runtime)
 
     def run(
         self, *, cancel: threading.Event | None, on_token: OnToken | None, t0: float
     ) -> DecodeResult:
         """Decode until EOS, a stop rule, max tokens, a full context or cancellation."""
         req = self.req
-        rng = np.random.default_rng(req.seed)
         reason: StopReason = "max_tokens"
         cut: int | None = None
         first_at = 0.0
@@ -113,13 +155,14 @@ class DecodeLoop:
                 break
             if len(self.records) >= req.max_tokens:
                 break
-            logits = self.runtime.logits()
-            chosen = (
-                None
-                if req.temperature <= 0
-                else sample_token(logits, req.temperature, req.top_p, rng)
-            )
-            m = token_measures(logits, chosen, req.top_k, self.work)
+            try:
+                m = self._next(cancel)
+            except EngineCancelled:
+                reason = "cancelled"
+                break
+            except ContextFullError:
+                reason = "context_full"
+                break
             if self.vocab.is_control[m.chosen]:
                 reason = "eos"
                 break
@@ -129,11 +172,15 @@ class DecodeLoop:
                 first_at = time.perf_counter()
             self.text += rec.bytes
             self.records.append(rec)
+            self.ids.append(m.chosen)
             stop = self.rules.check(bytes(self.text))
             if stop is not None:
                 reason, cut = stop.reason, stop.cut
                 break
             self._stream(self.rules.safe_length(bytes(self.text)), on_token)
+            if self.stale or self.pending:
+                self.stale = True  # planned tokens: the cache is re-synced when next needed
+                continue
             try:
                 self.runtime.append(m.chosen)
             except ContextFullError:
@@ -149,6 +196,120 @@ class DecodeLoop:
             first_token_at=first_at,
             end_at=time.perf_counter(),
             generated=generated,
+        )
+
+    def _next(self, cancel: threading.Event | None) -> TokenMeasures:
+        """The measures of the next token: planned by a rerank, or decided at this step."""
+        if self.pending:
+            return self.pending.popleft()
+        if self.stale:
+            self.runtime.sync((*self.prompt, *self.ids))
+            self.stale = False
+        req = self.req
+        logits = self.runtime.logits()
+        chosen = (
+            None
+            if req.temperature <= 0
+            else sample_token(logits, req.temperature, req.top_p, self.rng)
+        )
+        m = token_measures(logits, chosen, req.top_k, self.work)
+        if m.entropy < self.threshold or self.vocab.is_control[m.chosen]:
+            return m
+        if self.extra_evals > ROLLOUT_BUDGET * len(self.ids):
+            return m
+        before = self.runtime.stats.forward_passes
+        if req.decoding == "adaptive":
+            plan = self._plan_adaptive(m, cancel)
+        else:
+            plan = self._plan_cautious(m, logits.copy(), cancel)
+        # The kept tokens would each have cost one evaluation anyway (the last one is due next).
+        spent = self.runtime.stats.forward_passes - before
+        self.extra_evals += max(0, spent - (len(plan) - 1))
+        self.pending.extend(plan[1:])
+        self.stale = True
+        return plan[0]
+
+    def _plan_adaptive(
+        self, m: TokenMeasures, cancel: threading.Event | None
+    ) -> list[TokenMeasures]:
+        """AdaDec: roll the top candidates out to the line end, take the best mean logprob."""
+        floor = m.top_logprobs[0] + math.log(ADAPTIVE_MIN_RATIO)
+        cands = [(t, lp) for t, lp in zip(m.top_ids, m.top_logprobs, strict=True) if lp >= floor]
+        cands = cands[:ADAPTIVE_K]
+        if len(cands) < 2:
+            return [m]
+        context = (*self.prompt, *self.ids)
+        rollouts: dict[int, Rollout] = {}
+        # The top candidate goes last: it wins most often, and its rollout stays in the cache.
+        for tok, lp in (*cands[1:], cands[0]):
+            rollouts[tok] = self._roll(context, tok, lp, ADAPTIVE_LOOKAHEAD, line_stop, cancel)
+        best_tok, best_lp = cands[0]
+        for tok, lp in cands[1:]:
+            if rollouts[tok].score > rollouts[best_tok].score:
+                best_tok, best_lp = tok, lp
+        plan = [dataclasses.replace(m, chosen=best_tok, logprob=best_lp)]
+        if self.req.temperature <= 0:
+            # Low-entropy rollout steps are exactly what the loop would decode next.
+            for step in rollouts[best_tok].steps:
+                if step.entropy >= self.threshold:
+                    break
+                plan.append(step)
+        return plan
+
+    def _plan_cautious(
+        self, m: TokenMeasures, logits: npt.NDArray[np.float32], cancel: threading.Event | None
+    ) -> list[TokenMeasures]:
+        """CNTP: sample trials to the next punctuation; keep the lowest-perplexity one."""
+        n = min(CAUTIOUS_MAX_TRIALS, 1 + math.ceil(m.entropy / max(self.threshold, 1e-6)))
+        x = logits.astype(np.float64)
+        log_z = float(x.max()) + math.log(float(np.exp(x - x.max()).sum()))
+        context = (*self.prompt, *self.ids)
+        best: Rollout | None = None
+        for _ in range(n):
+            tok = sample_token(logits, 1.0, CAUTIOUS_TOP_P, self.rng)
+            r = self._roll(
+                context,
+                tok,
+                float(x[tok]) - log_z,
+                CAUTIOUS_LOOKAHEAD,
+                _punct_stop,
+                cancel,
+                sample=True,
+            )
+            if best is None or r.score > best.score:
+                best = r
+        assert best is not None
+        first = dataclasses.replace(m, chosen=best.tokens[0], logprob=best.logprobs[0])
+        return [first, *best.steps]
+
+    def _roll(
+        self,
+        context: Sequence[int],
+        tok: int,
+        lp: float,
+        lookahead: int,
+        stop: Callable[[bytes, Sequence[int]], int | None],
+        cancel: threading.Event | None,
+        *,
+        sample: bool = False,
+    ) -> Rollout:
+        rng = self.rng
+
+        def choose(row: npt.NDArray[np.float32]) -> int:
+            return sample_token(row, 1.0, CAUTIOUS_TOP_P, rng)
+
+        return roll_out(
+            self.runtime,
+            self.vocab,
+            self.work,
+            context,
+            tok,
+            lp,
+            lookahead=lookahead,
+            stop=stop,
+            cancel=cancel,
+            choose=choose if sample else None,
+            top_k=self.req.top_k,
         )
 
     def _stream(self, safe: int, on_token: OnToken | None) -> None:
@@ -177,3 +338,24 @@ class DecodeLoop:
         del self.text[end:]
         self.streamed = min(self.streamed, len(kept))
         return bytes(self.text).decode("utf-8", errors="replace")
+
+
+def _punct_stop(text: bytes, starts: Sequence[int]) -> int | None:
+    """Cut after the token holding the first punctuation mark (CNTP's trial length)."""
+    at = next((i for i, ch in enumerate(text) if ch in _PUNCT), None)
+    if at is None:
+        return None
+    return next((s for s in starts if s > at), len(text))
+
+
+def _entropy_threshold(req: CompletionRequest, sha: str | None, runtime: Runtime) -> float:
+    """The request's threshold, else the model's calibrated AdaDec threshold H*."""
+    if req.entropy_threshold is not None:
+        return req.entropy_threshold
+    if sha is None:
+        try:
+            # The hash is cached by file stat, so this costs a lookup, not a read.
+            sha = file_sha256(Path(runtime._llm.model_path))
+        except (OSError, AttributeError):
+            sha = None
+    return load_thresholds(sha).entropy

@@ -11,6 +11,7 @@ from typing import Literal
 
 HealingMode = Literal["byte", "token", "none"]
 PromptMode = Literal["fim", "prefix"]
+DecodingMode = Literal["greedy", "adaptive", "cautious"]
 StopReason = Literal[
     "eos",
     "max_tokens",
@@ -103,6 +104,11 @@ class CompletionRequest:
     seed: int = 0
     stop: tuple[str, ...] = ()
     top_k: int = 5
+    # greedy: argmax (or sampling with temperature); adaptive: AdaDec pause-then-rerank at
+    # steps whose entropy reaches the threshold; cautious: CNTP multi-trial sampling there.
+    decoding: DecodingMode = "greedy"
+    # Entropy threshold (nats) for adaptive/cautious; None = the model's calibrated one.
+    entropy_threshold: float | None = None
 
 
 @dataclass(frozen=True)
