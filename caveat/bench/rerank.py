@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from caveat.bench.humaneval import Problem, load_problems, run_tests
@@ -35,6 +36,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--max-tokens", type=int, default=160, help="tokens per completion")
     p.add_argument("--threshold", type=float, default=None, help="entropy threshold (nats)")
     p.add_argument("--json", action="store_true", help="print one JSON object (with all rows)")
+    p.add_argument(
+        "--rows", type=Path, default=None, help="append each row to this JSON-lines file as it ends"
+    )
     p.set_defaults(func=run)
 
 
@@ -115,6 +119,9 @@ def run(args: argparse.Namespace) -> int:
         for k in range(len(modes)):
             mode: DecodingMode = modes[(i + k) % len(modes)]
             rows.append(run_problem(engine, problem, mode, args.max_tokens, args.threshold))
+            if args.rows:
+                with args.rows.open("a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(rows[-1]) + "\n")
     summary = summarize(rows, modes)
     if args.json:
         print(json.dumps({"summary": summary, "threshold": args.threshold, "rows": rows}))
