@@ -32,7 +32,8 @@ def utf8_position(text: str, offset: int) -> types.Position:
 async def nvim(lsp_client: LanguageClient) -> AsyncIterator[None]:
     """A Neovim-like client; settings come from workspace/configuration, not init options."""
     lsp_client.set_configuration(
-        {"completion": {"debounceMs": 0, "maxTokens": 16}}, section="caveat"
+        {"model": {"threads": 1}, "completion": {"debounceMs": 0, "maxTokens": 16}},
+        section="caveat",
     )
     result = await lsp_client.initialize_session(
         types.InitializeParams(capabilities=client_capabilities("neovim"))
