@@ -33,11 +33,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default="greedy,adaptive,cautious",
         help="comma-separated decoding modes to compare (greedy is the baseline)",
     )
+    p.add_argument("--skip", type=int, default=0, help="skip the first N problems (to resume)")
     p.add_argument("--max-tokens", type=int, default=160, help="tokens per completion")
     p.add_argument("--threshold", type=float, default=None, help="entropy threshold (nats)")
     p.add_argument("--json", action="store_true", help="print one JSON object (with all rows)")
     p.add_argument(
         "--rows", type=Path, default=None, help="append each row to this JSON-lines file as it ends"
+    )
+    p.add_argument(
+        "--summarize", type=Path, default=None, help="only summarize a --rows file (no model run)"
     )
     p.set_defaults(func=run)
 
@@ -87,6 +91,9 @@ def summarize(rows: list[dict[str, Any]], modes: tuple[DecodingMode, ...]) -> di
             "token_evals": sum(r["token_evals"] for r in sel) / n,
             "tokens": sum(r["tokens"] for r in sel) / n,
             "wall_s": sum(r["wall_s"] for r in sel) / n,
+            # Per generated token: completions of different lengths compare fairly.
+            "passes_per_token": sum(r["forward_passes"] for r in sel)
+            / max(sum(r["tokens"] for r in sel), 1),
         }
     base = out.get("greedy")
     if base:
@@ -96,6 +103,7 @@ def summarize(rows: list[dict[str, Any]], modes: tuple[DecodingMode, ...]) -> di
                 s["passes_ratio"] = s["forward_passes"] / max(base["forward_passes"], 1e-9)
                 s["token_evals_ratio"] = s["token_evals"] / max(base["token_evals"], 1e-9)
                 s["wall_ratio"] = s["wall_s"] / max(base["wall_s"], 1e-9)
+                s["per_token_ratio"] = s["passes_per_token"] / max(base["passes_per_token"], 1e-9)
     return out
 
 
@@ -106,10 +114,14 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         print(f"unknown mode(s): {', '.join(unknown)}; choose from {', '.join(MODES)}")
         return 2
+    if args.summarize:
+        lines = args.summarize.read_text("utf-8").splitlines()
+        saved = [json.loads(line) for line in lines if line.strip()]
+        return report(saved, modes, args)
     engine = load_or_fail(args)
     if isinstance(engine, int):
         return engine
-    problems = load_problems()
+    problems = load_problems()[args.skip :]
     if args.limit:
         problems = problems[: args.limit]
     engine.complete(CompletionRequest(prefix="def f():\n    ", max_tokens=4))  # warm up
@@ -122,10 +134,16 @@ def run(args: argparse.Namespace) -> int:
             if args.rows:
                 with args.rows.open("a", encoding="utf-8") as fh:
                     fh.write(json.dumps(rows[-1]) + "\n")
+    return report(rows, modes, args)
+
+
+def report(rows: list[dict[str, Any]], modes: tuple[DecodingMode, ...], args: Any) -> int:
+    """Print the summary table of `rows` (or the JSON object with them)."""
     summary = summarize(rows, modes)
     if args.json:
         print(json.dumps({"summary": summary, "threshold": args.threshold, "rows": rows}))
         return 0
+    problems = {r["task"] for r in rows}
     print(f"{len(problems)} HumanEval problems, max {args.max_tokens} tokens")
     print(
         f"{'mode':<9} {'pass@1':>12} {'passes':>8} {'tok evals':>10} {'wall s':>7}  (per problem)"
@@ -142,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
         if "passes_ratio" in s:
             print(
                 f"cost {mode}/greedy: forward passes x{s['passes_ratio']:.2f}, "
-                f"token evaluations x{s['token_evals_ratio']:.2f}, wall x{s['wall_ratio']:.2f}"
+                f"token evaluations x{s['token_evals_ratio']:.2f}, wall x{s['wall_ratio']:.2f}, "
+                f"passes per generated token x{s['per_token_ratio']:.2f}"
             )
     return 0

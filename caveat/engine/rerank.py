@@ -315,18 +315,21 @@ def span_alternatives(
     k: int = 3,
     language: str | None = None,
     cancel: threading.Event | None = None,
+    start_byte: int = 0,
 ) -> tuple[SpanAlternative, ...]:
     """Replacements for `span` in `text`: the other top tokens at its worst token, reranked.
 
-    `records` are the scan's (offsets = bytes in `text`). Each alternative is the span's text
-    before the worst token plus a candidate completed to the end of the unit; alternatives that
-    equal the span, or (with a grammar) add a syntax error to the document, are dropped.
+    `records` are a scan's or a completion's, their offsets bytes from `start_byte` of `text`
+    (0 for a scan; the insertion point for a completion, as in `find_spans`). Each alternative
+    is the span's text before the worst token plus a candidate completed to the end of the
+    unit; alternatives that equal the span, or (with a grammar) add a syntax error to the
+    document, are dropped.
     """
     worst = records[span.worst_token]
     data = text.encode("utf-8")
     span_start = len(text[: span.start].encode("utf-8"))
     span_end = len(text[: span.end].encode("utf-8"))
-    tok_start = min(worst.offset, span_end)
+    tok_start = min(worst.offset + start_byte, span_end)
     head = data[span_start:tok_start].decode("utf-8", errors="replace")
     others = [a for a in worst.top if a.id != worst.id][:k]
     ranked = rerank(
@@ -339,13 +342,13 @@ def span_alternatives(
         cancel=cancel,
         language=language,
         depth0=bracket_depth(head),
-        inner=data[worst.end : span_end].decode("utf-8", errors="replace"),
+        inner=data[worst.end + start_byte : span_end].decode("utf-8", errors="replace"),
     )
     original = text[span.start : span.end]
     base_errors = error_count(data, language)
     out: list[SpanAlternative] = []
     for alt in ranked:
-        new = (head + alt.text) if worst.offset >= span_start else alt.text.lstrip()
+        new = (head + alt.text) if worst.offset + start_byte >= span_start else alt.text.lstrip()
         new = new.strip()
         if not new or normalize_code(new) == normalize_code(original):
             continue
