@@ -47,12 +47,14 @@ _LEX = re.compile(r"\w+|[^\w\s]")
 
 @dataclass(frozen=True)
 class Row:
-    """One scored syntax unit: its measures (higher = more doubtful), label, flag, size."""
+    """One scored syntax unit: its measures (higher = more doubtful), label, flag, place."""
 
     measures: dict[str, float]
     positive: bool
     flagged: bool
-    chars: int
+    doc: int
+    start: int
+    end: int
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -74,8 +76,14 @@ def unit_rows(
     start_byte: int,
     thresholds: Thresholds,
     wrong: set[int],
+    doc: int,
 ) -> list[Row]:
-    """Rows for every unit of `records`; `wrong` holds the character offsets labelled wrong."""
+    """Rows for every unit of `records`; `wrong` holds the character offsets labelled wrong.
+
+    A unit is positive when one of its own tokens touches a wrong character (a call whose
+    parentheses are fine is not positive because a wrong name sits inside it).
+    """
+    data = text.encode("utf-8")
     rows = []
     for span in score_units(text, "python", records, start_byte, thresholds):
         recs = [records[i] for i in span.token_indices]
@@ -94,12 +102,21 @@ def unit_rows(
                     ),
                     "surprise_minus_entropy": max(-r.logprob - r.entropy for r in recs),
                 },
-                positive=any(c in wrong for c in range(span.start, span.end)),
+                positive=any(_touches(data, start_byte, r, wrong) for r in recs),
                 flagged=level_rank(span.level) >= level_rank("information"),
-                chars=span.end - span.start,
+                doc=doc,
+                start=span.start,
+                end=span.end,
             )
         )
     return rows
+
+
+def _touches(data: bytes, start_byte: int, rec: TokenRecord, wrong: set[int]) -> bool:
+    """Whether the token's non-blank characters include a wrong one."""
+    a = len(data[: start_byte + rec.offset].decode("utf-8", errors="ignore"))
+    token = rec.bytes.decode("utf-8", errors="ignore")
+    return any(a + i in wrong for i, ch in enumerate(token) if not ch.isspace())
 
 
 def wrong_chars(generated: str, reference: str, base: int) -> set[int]:
@@ -134,7 +151,8 @@ def completion_rows(
         base = len(prefix)
         chars += len(generated.strip())
         wrong = wrong_chars(generated, reference, base)
-        rows += unit_rows(text, records, len(prefix.encode("utf-8")), th, wrong)
+        doc = hash((problem.task_id, i))
+        rows += unit_rows(text, records, len(prefix.encode("utf-8")), th, wrong, doc)
     return rows, chars
 
 
@@ -151,7 +169,8 @@ def mutation_rows(
         start = len(mut.text[: mut.score_from].encode("utf-8"))
         records = [r for r in engine.scan(mut.text) if r.offset >= start]
         chars += len(mut.text) - mut.score_from
-        rows += unit_rows(mut.text, records, 0, th, set(range(mut.start, mut.end)))
+        wrong = set(range(mut.start, mut.end))
+        rows += unit_rows(mut.text, records, 0, th, wrong, hash((mut.task_id, mut.start)))
     return rows, chars
 
 
@@ -165,7 +184,10 @@ def summarize(rows: Sequence[Row], chars: int) -> dict[str, Any]:
         "units": len(rows),
         "positives": int(label.sum()),
         "flagged_units": flagged,
-        "flagged_chars_share": sum(r.chars for r in rows if r.flagged) / max(1, chars),
+        "flagged_chars_share": len(
+            {(r.doc, c) for r in rows if r.flagged for c in range(r.start, r.end)}
+        )
+        / max(1, chars),
         "auroc": {},
         "precision_at_operating_point": {},
     }

@@ -67,7 +67,8 @@ def token_relevance(token: bytes, kind: str) -> float:
     if not stripped:
         return 0.0
     base = KIND_RELEVANCE.get(kind, 0.8)
-    if not any(chr(c).isalnum() or c >= 0x80 for c in stripped):
+    # Symbols are the meaning of an operator unit (`<` vs `<=`); elsewhere they are glue.
+    if kind != "operator" and not any(chr(c).isalnum() or c >= 0x80 for c in stripped):
         return base * PUNCTUATION_RELEVANCE
     return base
 
