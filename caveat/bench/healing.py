@@ -13,6 +13,7 @@ import io
 import json
 import random
 import statistics
+import sys
 import tokenize
 from dataclasses import dataclass
 from typing import Any
@@ -168,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
         # Rotate the mode order so KV reuse and machine noise favour no mode.
         for k in range(len(MODES)):
             rows.append(run_task(engine, task, MODES[(i + k) % len(MODES)], args.max_tokens))
+        print(f"task {i + 1}/{len(tasks)}", file=sys.stderr, flush=True)
     summary = summarize(rows)
     fim_note = (
         "FIM variant skipped: the model has no FIM tokens"
