@@ -67,7 +67,7 @@ try {
   // carries its accept command only from then on.
   const seen = [];
   let streamed;
-  for (const end = Date.now() + 120_000; !streamed && Date.now() < end; ) {
+  for (const end = Date.now() + 240_000; !streamed && Date.now() < end; ) {
     const text = (await ghost.allInnerTexts()).join('');
     if (seen.at(-1) !== text) seen.push(text);
     streamed = readCaveatLog().match(/caveat\/complete c\d+: \d+ chunks, .*while streaming.*/)?.[0];
@@ -116,6 +116,27 @@ try {
 
   const failures = readCaveatLog().match(/caveat\/complete failed.*/g);
   if (failures) throw new Error(`streaming request failed: ${failures[0]}`);
+
+  // An interpreter without caveat: the extension restarts and says how to install it.
+  // Changed through the Settings editor, as a user would (code-server does not watch the file).
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('Control+Comma');
+  await page.waitForSelector('.settings-editor', { timeout: 30_000 });
+  await page.locator('.settings-editor .settings-header .monaco-editor').first().click();
+  await page.keyboard.type('caveat.interpreter');
+  // A machine-overridable setting: under code-server it lives in the Remote (machine) scope.
+  await page.locator('.settings-editor .settings-tabs-widget .action-label', { hasText: 'Remote' }).first().click();
+  const field = page.locator('.settings-editor .setting-item-contents', { hasText: 'Interpreter' }).locator('input').first();
+  await field.waitFor({ timeout: 30_000 });
+  await field.fill('/usr/bin/python3');
+  await page.keyboard.press('Tab');
+  const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'caveat is not installed for /usr/bin/python3' });
+  await toast.first().waitFor({ timeout: 60_000 });
+  const toastText = (await toast.first().innerText()).replace(/\s+/g, ' ').trim();
+  log('notification:', toastText);
+  if (!toastText.includes('/usr/bin/python3 -m pip install caveat') || !toastText.includes('Open Settings')) {
+    throw new Error('the notification lacks the install command or the settings button');
+  }
   console.log('1 passed, 0 failed');
 } catch (e) {
   failed = true;

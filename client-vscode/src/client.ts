@@ -22,6 +22,7 @@ export function currentServerSettings(): Record<string, Record<string, unknown>>
 /** A language client for `interpreter -m caveat serve`, not yet started. */
 export function createClient(
   interpreter: string,
+  cwd: string | undefined,
   log: vscode.LogOutputChannel,
   completer: InlineCompleter,
 ): LanguageClient {
@@ -29,6 +30,7 @@ export function createClient(
     command: interpreter,
     args: serverArgs(),
     transport: TransportKind.stdio,
+    options: { cwd },
   };
   const clientOptions: LanguageClientOptions = {
     documentSelector: LANGUAGES.flatMap((language) => [

@@ -8,7 +8,7 @@ import {
 import { createClient, currentServerSettings } from './client';
 import type { ConfidenceDecorations } from './decorations';
 import { InlineCompleter } from './inline';
-import { probeCaveat, resolveInterpreter } from './interpreter';
+import { probeCaveat, resolveInterpreter, serverCwd } from './interpreter';
 import { installCommand, type InterpreterChoice } from './interpreterChoice';
 import { Methods, type StatusParams, type TokenConfidenceParams } from './protocol';
 import { SERVER_SETTING_KEYS } from './settings';
@@ -80,6 +80,7 @@ export class Controller implements vscode.Disposable {
       return;
     }
     if (event.affectsConfiguration('caveat.interpreter')) {
+      this.log.info('caveat.interpreter changed: restarting the server');
       await this.restart();
       return;
     }
@@ -103,14 +104,15 @@ export class Controller implements vscode.Disposable {
     this.status.show(startingView());
     const choice = await resolveInterpreter(vscode.window.activeTextEditor?.document.uri, this.log);
     this.log.info(`Python interpreter (${choice.source}): ${choice.command}`);
-    const probe = await probeCaveat(choice.command);
+    const cwd = serverCwd();
+    const probe = await probeCaveat(choice.command, cwd);
     if (!probe.ok) {
       this.log.error(`caveat is not importable with ${choice.command}: ${probe.detail}`);
       this.status.show(failedView(`caveat is not importable with ${choice.command}`));
       this.warnMissing(choice, probe.missingInterpreter);
       return;
     }
-    const client = createClient(choice.command, this.log, this.completer);
+    const client = createClient(choice.command, cwd, this.log, this.completer);
     client.onNotification(Methods.status, (params: StatusParams) => {
       this.status.show(statusView(params));
     });

@@ -62,10 +62,19 @@ function field(obj: unknown, name: string): unknown {
 
 export type ProbeResult = { ok: true } | { ok: false; missingInterpreter: boolean; detail: string };
 
-/** Check that `interpreter -c "import caveat"` succeeds. */
-export function probeCaveat(interpreter: string): Promise<ProbeResult> {
+/**
+ * The folder the server runs in (and the probe, since Python puts it first on `sys.path`: a
+ * probe run elsewhere could import a different caveat, or none).
+ */
+export function serverCwd(): string | undefined {
+  const folder = vscode.workspace.workspaceFolders?.find((f) => f.uri.scheme === 'file');
+  return folder?.uri.fsPath;
+}
+
+/** Check that `interpreter -c "import caveat"` succeeds where the server will run. */
+export function probeCaveat(interpreter: string, cwd: string | undefined): Promise<ProbeResult> {
   return new Promise((resolve) => {
-    execFile(interpreter, probeArgs(), { timeout: PROBE_TIMEOUT_MS }, (err, _stdout, stderr) => {
+    execFile(interpreter, probeArgs(), { timeout: PROBE_TIMEOUT_MS, cwd }, (err, _stdout, stderr) => {
       if (!err) {
         resolve({ ok: true });
         return;
