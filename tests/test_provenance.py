@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from caveat.server.provenance import (
@@ -31,6 +33,8 @@ def _offer(offset: int = 4, cid: str = "c1", text: str = COMPLETION) -> Offer:
         score=-1.6,
         chosen="total",
         choices=(Choice("sum", 0.3, 7, 12),),
+        token_start=6,
+        token_end=12,
     )
     tokens = (TrackedToken(0, 6, -0.1, 0.2, None), TrackedToken(7, 12, -1.6, 2.0, "warning"))
     return Offer(cid, offset, text, (span,), tokens)
@@ -180,3 +184,17 @@ def test_clear_and_scan() -> None:
     assert len(doc.regions) == 1
     doc.clear()
     assert list(doc.spans()) == [] and doc.offers == []
+
+
+def test_worst_token_moves_with_its_span_and_reranked_choices_replace_it() -> None:
+    """The worst token range follows edits; replace_span swaps in reranked choices by id."""
+    doc = _accepted()
+    doc.apply_edit(0, 0, "##")
+    span = next(doc.spans())
+    assert (span.token_start, span.token_end) == (12, 18)
+    assert doc.text[span.token_start : span.token_end] == " total"
+    better = dataclasses.replace(span, choices=(Choice("count", 0.5, 13, 18),), reranked=True)
+    assert doc.replace_span(better)
+    assert next(doc.spans()).choices == better.choices
+    doc.apply_edit(14, 14, "x")
+    assert not doc.replace_span(better)

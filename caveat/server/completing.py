@@ -162,6 +162,7 @@ def _run_job(
         max_tokens=settings.max_tokens,
         healing=settings.healing,
         temperature=settings.temperature,
+        decoding=settings.decoding,
     )
 
     def run(engine: Engine, cancel: threading.Event) -> tuple[Completion, CompletionEntry]:

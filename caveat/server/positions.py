@@ -86,3 +86,12 @@ def char_end(table: list[int], byte_end: int) -> int:
         return 0
     byte_end = min(byte_end, len(table) - 1)
     return table[byte_end - 1] + 1
+
+
+def percent(probability: float) -> str:
+    """A probability in words for the UI: whole percents, finer below 1%."""
+    if probability >= 0.01:
+        return f"{probability:.0%}"
+    if probability >= 0.001:
+        return f"{probability:.1%}"
+    return "<0.1%"

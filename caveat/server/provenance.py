@@ -44,6 +44,9 @@ class TrackedSpan:
     score: float
     chosen: str
     choices: tuple[Choice, ...] = ()
+    token_start: int = -1
+    token_end: int = -1
+    reranked: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,13 +95,19 @@ def map_range(start: int, end: int, a: int, b: int, n: int) -> tuple[int, int] |
     return None
 
 
-def _shift_span(span: TrackedSpan, delta: int) -> TrackedSpan:
-    """The span and its choices moved by `delta` chars."""
+def shift_span(span: TrackedSpan, delta: int) -> TrackedSpan:
+    """The span, its worst token and its choices moved by `delta` chars."""
     choices = tuple(
         dataclasses.replace(c, start=c.start + delta, end=c.end + delta) for c in span.choices
     )
+    moved = span.token_start >= 0
     return dataclasses.replace(
-        span, start=span.start + delta, end=span.end + delta, choices=choices
+        span,
+        start=span.start + delta,
+        end=span.end + delta,
+        choices=choices,
+        token_start=span.token_start + delta if moved else -1,
+        token_end=span.token_end + delta if moved else -1,
     )
 
 
@@ -116,7 +125,7 @@ def _edit_region(region: Region, a: int, b: int, n: int) -> Region | None:
     for span in region.spans:
         moved = map_range(span.start, span.end, a, b, n)
         if moved is not None:
-            spans.append(_shift_span(span, moved[0] - span.start))
+            spans.append(shift_span(span, moved[0] - span.start))
     tokens = []
     for token in region.tokens:
         moved = map_range(token.start, token.end, a, b, n)
@@ -142,7 +151,7 @@ def _edit_region(region: Region, a: int, b: int, n: int) -> Region | None:
 
 def place_offer(offer: Offer, at: int) -> Region:
     """The region an offer becomes once its text sits in the document at `at`."""
-    spans = tuple(_shift_span(s, at) for s in offer.spans)
+    spans = tuple(shift_span(s, at) for s in offer.spans)
     tokens = tuple(_shift_token(t, at) for t in offer.tokens)
     return Region(offer.completion_id, at, at + len(offer.text), spans, tokens)
 
@@ -244,6 +253,15 @@ class DocumentProvenance:
         after = self.text.find(needle, offset)
         found = [i for i in (before, after) if i >= 0]
         return min(found, key=lambda i: abs(i - offset)) if found else None
+
+    def replace_span(self, new: TrackedSpan) -> bool:
+        """Swap in an updated span (same id, e.g. with reranked choices); False if it is gone."""
+        for index, region in enumerate(self.regions):
+            spans = tuple(new if s.id == new.id else s for s in region.spans)
+            if spans != region.spans:
+                self.regions[index] = dataclasses.replace(region, spans=spans)
+                return True
+        return False
 
     def record_scan(self, region: Region) -> None:
         """Replace the previous scan result (completion id of `region`) with a new one."""

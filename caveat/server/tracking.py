@@ -15,7 +15,14 @@ from caveat.engine.types import TokenRecord
 from caveat.scoring.spans import token_level
 from caveat.scoring.types import Span, Thresholds
 from caveat.server.positions import byte_to_char, char_end, utf16_len
-from caveat.server.provenance import Choice, Offer, Region, TrackedSpan, TrackedToken
+from caveat.server.provenance import (
+    Choice,
+    Offer,
+    Region,
+    TrackedSpan,
+    TrackedToken,
+    shift_span,
+)
 
 #: Alternatives offered per span (hover list and quick fixes).
 MAX_CHOICES = 5
@@ -99,6 +106,9 @@ def track(
                 score=span.score,
                 chosen=text[span.start : span.end],
                 choices=_choices(span, worst_record, text, token_range),
+                token_start=token_range[0] if token_range else -1,
+                token_end=token_range[1] if token_range else -1,
+                reranked=bool(span.alternatives),
             )
         )
     return Region(completion_id, base, base + length, tuple(tracked), tuple(tokens))
@@ -107,17 +117,7 @@ def track(
 def offer_from_region(region: Region, completion_text: str) -> Offer:
     """The region expressed relative to its start, as an offer waiting for acceptance."""
     shift = -region.start
-    spans = tuple(
-        dataclasses.replace(
-            s,
-            start=s.start + shift,
-            end=s.end + shift,
-            choices=tuple(
-                dataclasses.replace(c, start=c.start + shift, end=c.end + shift) for c in s.choices
-            ),
-        )
-        for s in region.spans
-    )
+    spans = tuple(shift_span(s, shift) for s in region.spans)
     tokens = tuple(
         dataclasses.replace(t, start=t.start + shift, end=t.end + shift) for t in region.tokens
     )

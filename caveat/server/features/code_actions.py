@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lsprotocol import types
 
-from caveat.server.positions import PositionMap
+from caveat.server.positions import PositionMap, percent
 from caveat.server.server import CaveatServer
 
 
@@ -50,9 +50,10 @@ def register(server: CaveatServer) -> None:
                         )
                     ],
                 )
+                shown = choice.text.replace("\n", "⏎")
                 actions.append(
                     types.CodeAction(
-                        title=f"Replace with '{choice.text}' (caveat, {choice.probability:.0%})",
+                        title=f"Replace with '{shown}' (caveat, {percent(choice.probability)})",
                         kind=types.CodeActionKind.QuickFix,
                         diagnostics=related or None,
                         edit=types.WorkspaceEdit(document_changes=[edit]),

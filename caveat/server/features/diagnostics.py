@@ -15,7 +15,7 @@ from lsprotocol import types
 from pygls.workspace import PositionCodec
 
 from caveat.scoring.types import level_rank
-from caveat.server.positions import PositionMap
+from caveat.server.positions import PositionMap, percent
 from caveat.server.provenance import DocumentProvenance, TrackedSpan
 from caveat.server.server import CaveatServer
 
@@ -30,7 +30,7 @@ SEVERITY = {
 
 def _message(span: TrackedSpan) -> str:
     """The diagnostic text: how sure the model was, and whether it had other ideas."""
-    text = f"caveat: the model gave this {span.probability:.0%}"
+    text = f"caveat: the model gave this {percent(span.probability)}"
     if span.choices:
         text += f"; it also considered '{span.choices[0].text}'"
     return text
