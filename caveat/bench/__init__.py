@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from caveat.bench import decode, healing, rerank, signal
+from caveat.bench import decode, healing, latency, rerank, signal
 
 # Listed in the order `caveat bench --help` shows them.
-BENCHMARKS = (decode, healing, signal, rerank)
+BENCHMARKS = (decode, healing, signal, latency, rerank)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -7,6 +7,7 @@ requested for the last position only (scan asks for chunks of positions explicit
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -15,6 +16,14 @@ import numpy as np
 import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float32]
+
+#: Hidden switch for benchmarks: `CAVEAT_KV_REUSE=0` makes every sync start from an empty cache.
+KV_REUSE_ENV = "CAVEAT_KV_REUSE"
+
+
+def kv_reuse_default() -> bool:
+    """KV prefix reuse is on unless the environment turns it off (for cold-cache benchmarks)."""
+    return os.environ.get(KV_REUSE_ENV, "1").strip().lower() not in ("0", "false", "off", "no")
 
 
 @dataclass
@@ -34,8 +43,10 @@ class ContextFullError(Exception):
 class Runtime:
     """Owns the llama context's KV cache and the token list it holds (one sequence, id 0)."""
 
-    def __init__(self, llm: llama_cpp.Llama, n_batch: int) -> None:
+    def __init__(self, llm: llama_cpp.Llama, n_batch: int, *, reuse: bool | None = None) -> None:
         self._llm = llm
+        # Off: every sync evaluates its whole sequence, as an engine without prefix reuse would.
+        self.reuse: bool = kv_reuse_default() if reuse is None else reuse
         self._ctx = llm.ctx
         self._mem = llama_cpp.llama_get_memory(self._ctx)
         self.n_ctx: int = int(llm.n_ctx())
@@ -78,6 +89,8 @@ class Runtime:
             raise ContextFullError(f"{len(tokens)} tokens do not fit a {self.n_ctx}-token context")
         if not tokens:
             raise ValueError("cannot evaluate an empty sequence")
+        if not self.reuse:
+            self.reset()
         lcp = 0
         limit = min(len(tokens), len(self.tokens))
         cached = self.tokens
