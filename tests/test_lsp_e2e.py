@@ -26,6 +26,7 @@ from lsp.support import (
     hover_at,
     make_client,
     open_doc,
+    send_raw_request,
     set_max_tokens,
     text_in_range,
     utf16_position,
@@ -340,6 +341,7 @@ async def test_newer_request_supersedes_older(client: LanguageClient) -> None:
             -32602,
         ),
         ("caveat/noSuchMethod", {}, -32601),
+        ("textDocument/hover", {"textDocument": 5, "position": {"line": "x"}}, -32602),
         ("workspace/executeCommand", {"command": "caveat.accept", "arguments": [42]}, -32602),
         ("workspace/executeCommand", {"command": "caveat.nothing", "arguments": []}, -32602),
     ],
@@ -348,12 +350,8 @@ async def test_bad_requests_get_errors_and_the_server_stays_up(
     client: LanguageClient, method: str, params: dict[str, Any], code: int
 ) -> None:
     """Malformed params and unknown methods answer JSON-RPC errors; later requests still work."""
-    if method == types.WORKSPACE_EXECUTE_COMMAND:
-        request = client.workspace_execute_command_async(types.ExecuteCommandParams(**params))
-    else:
-        request = client.protocol.send_request_async(method, params)
     with pytest.raises(JsonRpcException) as info:
-        await asyncio.wait_for(request, WAIT)
+        await send_raw_request(client, method, params)
     assert info.value.code == code
     prompt = "x = 1\ny = "
     uri = await open_doc(client, f"alive{time.time_ns()}", prompt)

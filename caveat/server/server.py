@@ -23,6 +23,7 @@ from pygls.workspace import TextDocument
 from caveat import __version__
 from caveat.engine.types import Completion
 from caveat.scoring.types import Thresholds
+from caveat.server.protocol import CaveatProtocol
 from caveat.server.provenance import DocumentProvenance, Offer
 from caveat.server.settings import Settings
 from caveat.server.worker import ModelState, ModelWorker
@@ -50,7 +51,10 @@ class CaveatServer(LanguageServer):
     def __init__(self) -> None:
         """A server with default settings and an idle model worker."""
         super().__init__(
-            "caveat", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental
+            "caveat",
+            __version__,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+            protocol_cls=CaveatProtocol,
         )
         self.settings = Settings()
         self.init_options: Any = None

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import defaultdict
+from concurrent.futures import Future
 from typing import Any
 
 import attrs
@@ -228,3 +230,15 @@ async def set_max_tokens(client: LanguageClient, value: int) -> None:
     client.set_configuration({"completion": {"maxTokens": value}}, section="caveat")
     client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
     await asyncio.sleep(0.2)  # the server pulls the section back from us
+
+
+async def send_raw_request(client: LanguageClient, method: str, params: Any) -> Any:
+    """Send a request exactly as given (no client-side typing), return its result or raise."""
+    msg_id = f"raw-{time.time_ns()}"
+    future: Future[Any] = Future()
+    client.protocol._request_futures[msg_id] = future
+    body = json.dumps({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params})
+    data = body.encode("utf-8")
+    writer: Any = client.protocol.writer
+    writer.write(b"Content-Length: %d\r\n\r\n" % len(data) + data)
+    return await asyncio.wait_for(asyncio.wrap_future(future), WAIT)
