@@ -244,3 +244,24 @@ def test_equivalent_alternatives_count_as_agreement() -> None:
     assert agreeing_logprob(comma, "\n)") > agreeing_logprob(comma, " b)")
     name = TokenRecord(1, b" foo", 0, -2.0, 1.0, 0.0, (Alternative(4, b" bar", -0.2),))
     assert agreeing_logprob(name) == pytest.approx(-2.0)
+
+
+def test_model_picks_are_levelled_by_entropy() -> None:
+    """A completion token (the model's own top-1) is judged by AdaDec's fit on entropy."""
+    from caveat.scoring.spans import pick_level
+
+    # b0 = 2, b1 = -2, p* = 0.5: P(right | H) = sigma(2 - 2H) < 0.5 from H > 1, < 0.25 from
+    # H > 1 + ln(3)/2 = 1.549.
+    th = Thresholds(beta0=2.0, beta1=-2.0, p_star=0.5, hint=-9.0, information=-9.5, warning=-10)
+
+    def pick(entropy: float) -> TokenRecord:
+        return TokenRecord(5, b" x", 0, -0.7, entropy, 0.1, (Alternative(5, b" x", -0.7),))
+
+    assert pick_level(pick(0.9), th) is None
+    assert pick_level(pick(1.2), th) == "information"
+    assert pick_level(pick(1.6), th) == "warning"
+    forced = TokenRecord(5, b" x", 0, -0.7, 1.6, 0.1, (Alternative(6, b" y", -0.5),))
+    assert pick_level(forced, th) is None  # teacher-forced text: the span score decides
+    text = "y = x\n"
+    spans = find_spans(text, "python", [pick(1.6)], 3, th)
+    assert [(text[s.start : s.end], s.level) for s in spans] == [("x", "warning")]

@@ -102,7 +102,7 @@ def score_units(
         following = data[end : end + 8].decode("utf-8", errors="ignore")
         groups.setdefault(unit, []).append((i, weight * agreeing_logprob(rec, following)))
     offsets = OffsetMap(data)
-    spans = [_span(unit, toks, offsets, thresholds) for unit, toks in groups.items()]
+    spans = [_span(unit, toks, offsets, thresholds, records) for unit, toks in groups.items()]
     spans.sort(key=lambda s: (s.start, -s.end))
     return spans
 
@@ -128,19 +128,43 @@ def find_spans(
     return merged
 
 
+def pick_level(record: TokenRecord, thresholds: Thresholds) -> Level | None:
+    """Level of a token the model picked itself (a completion's top-1), from its entropy.
+
+    A pick's own log-probability is bounded by the top-1's, so the span-score cut-offs (set on
+    reference code) rarely reach it; AdaDec's fit says when a pick is more likely wrong than
+    right: P(right | H) = sigma(b0 + b1 H) below p* is information, below p*/2 a warning.
+    """
+    if not record.top or record.top[0].id != record.id or thresholds.beta1 >= 0:
+        return None
+    b0, b1, p_star = thresholds.beta0, thresholds.beta1, thresholds.p_star
+    p_right = 1.0 / (1.0 + math.exp(-(b0 + b1 * record.entropy)))
+    if p_right < p_star / 2:
+        return "warning"
+    return "information" if p_right < p_star else None
+
+
 def _span(
-    unit: Unit, toks: list[tuple[int, float]], offsets: OffsetMap, thresholds: Thresholds
+    unit: Unit,
+    toks: list[tuple[int, float]],
+    offsets: OffsetMap,
+    thresholds: Thresholds,
+    records: Sequence[TokenRecord],
 ) -> Span:
     values = np.array([v for _, v in toks], dtype=np.float64)
     score = float(np.quantile(values, _QUANTILE, method="lower"))
     worst = toks[int(np.argmin(values))][0]
+    level = thresholds.level_for(score)
+    picked = pick_level(records[worst], thresholds)
+    if level_rank(picked) > level_rank(level):
+        level = picked
     return Span(
         start=offsets.char(unit.start),
         end=offsets.char(unit.end, round_up=True),
         kind=unit.kind,
         score=score,
         probability=math.exp(score),
-        level=thresholds.level_for(score),
+        level=level,
         token_indices=tuple(i for i, _ in toks),
         worst_token=worst,
     )
