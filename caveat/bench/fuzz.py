@@ -233,8 +233,8 @@ class Fuzzer:
             return self.notification(r.choice(_UNKNOWN), self.junk(), "unknown-notification")
         if roll < 0.88:
             rid = r.choice([None, 1.5, {"a": 1}, [1], True])
-            body = {"jsonrpc": "2.0", "id": rid, "method": "textDocument/hover"}
-            return Probe("odd-id", encode({**body, "params": self.params("textDocument/hover")}))
+            head = {"jsonrpc": "2.0", "id": rid, "method": "textDocument/hover"}
+            return Probe("odd-id", encode({**head, "params": self.params("textDocument/hover")}))
         if roll < 0.93:
             return Probe("not-json", frame(r.choice([b"{", b"nul", b"\xff\xfe", b"{'a': 1}"])))
         if roll < 0.97:
