@@ -11,7 +11,14 @@ import statistics
 import numpy as np
 import pytest
 
-from caveat.bench.latency import cdf, markdown_table, percentile, ratio, summary, typed_ahead_hits
+from caveat.bench.latency_report import (
+    cdf,
+    markdown_table,
+    percentile,
+    ratio,
+    summary,
+    typed_ahead_hits,
+)
 from caveat.bench.typing_session import Event, Session, Timed, generate, lsp_position
 
 SOURCE = '''import os
