@@ -19,7 +19,8 @@ PROMPT = '''def count_vowels(s):
 
 
 def _req(**kw: object) -> CompletionRequest:
-    return CompletionRequest(prefix=PROMPT, max_tokens=40, healing="none", **kw)  # type: ignore[arg-type]
+    kw.setdefault("max_tokens", 40)
+    return CompletionRequest(prefix=PROMPT, healing="none", **kw)  # type: ignore[arg-type]
 
 
 def test_infinite_threshold_equals_greedy(engine: Engine) -> None:

