@@ -246,22 +246,40 @@ def test_equivalent_alternatives_count_as_agreement() -> None:
     assert agreeing_logprob(name) == pytest.approx(-2.0)
 
 
-def test_model_picks_are_levelled_by_entropy() -> None:
-    """A completion token (the model's own top-1) is judged by AdaDec's fit on entropy."""
+def test_model_picks_are_levelled_by_their_own_cut_offs() -> None:
+    """A completion token (the model's own top-1) is judged by the pick cut-offs."""
     from caveat.scoring.spans import pick_level
 
-    # b0 = 2, b1 = -2, p* = 0.5: P(right | H) = sigma(2 - 2H) < 0.5 from H > 1, < 0.25 from
-    # H > 1 + ln(3)/2 = 1.549.
-    th = Thresholds(beta0=2.0, beta1=-2.0, p_star=0.5, hint=-9.0, information=-9.5, warning=-10)
+    th = Thresholds(
+        pick_hint=math.log(0.5),
+        pick_information=math.log(0.3),
+        pick_warning=math.log(0.15),
+        hint=-9.0,
+        information=-9.5,
+        warning=-10,
+    )
 
-    def pick(entropy: float) -> TokenRecord:
-        return TokenRecord(5, b" x", 0, -0.7, entropy, 0.1, (Alternative(5, b" x", -0.7),))
+    def pick(p: float) -> TokenRecord:
+        lp = math.log(p)
+        return TokenRecord(5, b" x", 0, lp, 1.0, 0.1, (Alternative(5, b" x", lp),))
 
-    assert pick_level(pick(0.9), th) is None
-    assert pick_level(pick(1.2), th) == "information"
-    assert pick_level(pick(1.6), th) == "warning"
-    forced = TokenRecord(5, b" x", 0, -0.7, 1.6, 0.1, (Alternative(6, b" y", -0.5),))
+    assert pick_level(pick(0.6), th) is None
+    assert pick_level(pick(0.4), th) == "hint"
+    assert pick_level(pick(0.2), th) == "information"
+    assert pick_level(pick(0.1), th) == "warning"
+    forced = TokenRecord(5, b" x", 0, math.log(0.1), 1.6, 0.1, (Alternative(6, b" y", -0.5),))
     assert pick_level(forced, th) is None  # teacher-forced text: the span score decides
+    # An equivalent alternative (other quote style) is agreement, not doubt.
+    quote = TokenRecord(
+        7,
+        b"'",
+        0,
+        math.log(0.25),
+        1.0,
+        0.1,
+        (Alternative(7, b"'", math.log(0.25)), Alternative(8, b'"', math.log(0.7))),
+    )
+    assert pick_level(quote, th) is None
     text = "y = x\n"
-    spans = find_spans(text, "python", [pick(1.6)], 3, th)
+    spans = find_spans(text, "python", [pick(0.1)], 3, th)
     assert [(text[s.start : s.end], s.level) for s in spans] == [("x", "warning")]

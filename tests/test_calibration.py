@@ -57,6 +57,11 @@ def test_calibrate_recovers_a_planted_threshold() -> None:
     assert th.balanced_accuracy > 0.8
     # levels sit at the 10% / 5% / 2% quantiles of reference-unit scores
     assert (th.hint, th.information, th.warning) == pytest.approx((-8.991, -9.4905, -9.7902))
+    # pick cut-offs sit at the same quantiles of the top-1 log-probability of correct picks
+    right = top1[correct]
+    assert (th.pick_hint, th.pick_information, th.pick_warning) == pytest.approx(
+        tuple(np.quantile(right, q) for q in (0.10, 0.05, 0.02))
+    )
     assert th.samples == n
 
 

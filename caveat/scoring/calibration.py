@@ -8,7 +8,9 @@ the cut p* maximising balanced accuracy on a held-out split, and set H* = (logit
 Span levels are calibrated against false alarms instead: the reference code is correct, so the
 scores caveat gives its syntax units show how often a level would fire on code nobody needs to
 change. The cut-offs are the scores below which 10% (hint), 5% (information) and 2% (warning)
-of reference units fall, which keeps highlights sparse by construction.
+of reference units fall, which keeps highlights sparse by construction. Completion tokens (the
+model's own top-1 picks) get cut-offs the same way, from the top-1 log-probabilities of the
+steps where the model's pick was right.
 """
 
 from __future__ import annotations
@@ -105,8 +107,8 @@ def calibrate(
 ) -> Thresholds:
     """Thresholds from teacher-forced reference code.
 
-    Per step: entropy, top-1 log-probability (kept for analysis), whether the top-1 was the
-    reference token; per syntax unit of that code: caveat's span score.
+    Per step: entropy, top-1 log-probability, whether the top-1 was the reference token; per
+    syntax unit of that code: caveat's span score.
     """
     n = entropy.shape[0]
     if n < 20 or correct.all() or not correct.any() or unit_scores.shape[0] < 20:
@@ -123,11 +125,19 @@ def calibrate(
     hint, info, warn = (
         min(0.0, float(np.quantile(unit_scores, rate))) for rate in FALSE_ALARM_RATES
     )
+    # A completion is the model's own top-1: flag it as often as correct picks look this unsure.
+    right = top1_logprob[correct]
+    p_hint, p_info, p_warn = (
+        min(0.0, float(np.quantile(right, rate))) for rate in FALSE_ALARM_RATES
+    )
     return Thresholds(
         entropy=h_star,
         hint=hint,
         information=min(info, hint),
         warning=min(warn, info, hint),
+        pick_hint=p_hint,
+        pick_information=min(p_info, p_hint),
+        pick_warning=min(p_warn, p_info, p_hint),
         source="calibrated",
         beta0=b0,
         beta1=b1,

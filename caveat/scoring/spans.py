@@ -129,19 +129,16 @@ def find_spans(
 
 
 def pick_level(record: TokenRecord, thresholds: Thresholds) -> Level | None:
-    """Level of a token the model picked itself (a completion's top-1), from its entropy.
+    """Level of a token the model picked itself (a completion's top-1).
 
     A pick's own log-probability is bounded by the top-1's, so the span-score cut-offs (set on
-    reference code) rarely reach it; AdaDec's fit says when a pick is more likely wrong than
-    right: P(right | H) = sigma(b0 + b1 H) below p* is information, below p*/2 a warning.
+    reference code) never reach it. Picks get their own cut-offs, set like the span ones on
+    false alarms: the top-1 probabilities below which 10/5/2% of the model's *correct* picks on
+    reference code fall. Equivalent alternatives count as agreement here too.
     """
-    if not record.top or record.top[0].id != record.id or thresholds.beta1 >= 0:
+    if not record.top or record.top[0].id != record.id:
         return None
-    b0, b1, p_star = thresholds.beta0, thresholds.beta1, thresholds.p_star
-    p_right = 1.0 / (1.0 + math.exp(-(b0 + b1 * record.entropy)))
-    if p_right < p_star / 2:
-        return "warning"
-    return "information" if p_right < p_star else None
+    return thresholds.pick_level_for(agreeing_logprob(record))
 
 
 def _span(

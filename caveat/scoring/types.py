@@ -57,6 +57,8 @@ class Thresholds:
     top-1 is more likely wrong than right. `hint`, `information` and `warning` are cut-offs on a
     span's score (log-probability, <= 0): a span whose score is at or below a cut-off gets that
     level (the most severe one that applies), so `warning <= information <= hint <= 0`.
+    `pick_*` are the same cut-offs for tokens the model picked itself (a completion's top-1):
+    a pick's log-probability is bounded by the top-1's, so it needs its own, higher cut-offs.
     The remaining fields record where the numbers came from.
     """
 
@@ -64,6 +66,9 @@ class Thresholds:
     hint: float = -1.2
     information: float = -2.3
     warning: float = -3.5
+    pick_hint: float = -0.69
+    pick_information: float = -1.2
+    pick_warning: float = -1.9
     model_sha256: str | None = None
     source: str = "builtin"
     beta0: float = 0.0
@@ -71,6 +76,16 @@ class Thresholds:
     p_star: float = 0.5
     balanced_accuracy: float = 0.0
     samples: int = 0
+
+    def pick_level_for(self, logprob: float) -> Level | None:
+        """The most severe level whose pick cut-off `logprob` reaches, or None."""
+        if logprob <= self.pick_warning:
+            return "warning"
+        if logprob <= self.pick_information:
+            return "information"
+        if logprob <= self.pick_hint:
+            return "hint"
+        return None
 
     def level_for(self, score: float) -> Level | None:
         """The most severe level whose cut-off `score` reaches, or None."""
