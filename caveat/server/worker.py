@@ -34,6 +34,10 @@ class ModelUnavailable(Exception):
     """The model failed to load; the message is the loader's explanation for the user."""
 
 
+class WorkerDied(ModelUnavailable):
+    """The model thread ended while running the job (a new thread takes over)."""
+
+
 @dataclass(eq=False)
 class Job(Generic[T]):
     """One unit of model work: `run(engine, cancel)` on the worker thread."""
@@ -124,6 +128,18 @@ class ModelWorker:
         self._queue.put(_STOP)
 
     def _loop(self) -> None:
+        """Serve the queue; if something ends this thread, start a new one and say so."""
+        try:
+            self._serve()
+        except BaseException as exc:
+            logger.error("the model thread stopped: %r; restarting it", exc, exc_info=True)
+            with self._lock:
+                self._thread = threading.Thread(target=self._loop, name="caveat-model", daemon=True)
+                self._thread.start()
+            self._set_state("error", f"the model thread stopped ({exc!r}) and was restarted")
+            self._set_state("ready" if self.engine is not None else "error", self.error)
+
+    def _serve(self) -> None:
         """Take items off the queue forever, one at a time."""
         while True:
             item = self._queue.get()
@@ -163,6 +179,10 @@ class ModelWorker:
             self._set_state("error", str(exc) or type(exc).__name__)
             item.done.set_result(None)
             return
+        except BaseException as exc:  # ends the thread: settle the load so no one waits forever
+            self._set_state("error", f"loading the model stopped the model thread ({exc!r})")
+            item.done.set_result(None)
+            raise
         self.engine = engine
         self._set_state("ready", None)
         item.done.set_result(None)
@@ -178,9 +198,16 @@ class ModelWorker:
                 raise ModelUnavailable(self.error or "the model is not loaded")
             job.started_at = time.perf_counter()
             result = job.run(self.engine, job.cancel)
-        except BaseException as exc:
+        except Exception as exc:
             if not job.future.done():
                 job.future.set_exception(exc)
+        except BaseException as exc:
+            # SystemExit or KeyboardInterrupt from model code: handed to asyncio through the
+            # future it would end the whole server, so the request fails plainly and the
+            # exception ends only this thread (_loop starts another).
+            if not job.future.done():
+                job.future.set_exception(WorkerDied(f"the model thread stopped ({exc!r})"))
+            raise
         else:
             job.future.set_result(result)
         finally:
