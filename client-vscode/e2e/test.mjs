@@ -13,7 +13,7 @@ const FILE = 'sample.py';
 const tmp = fs.mkdtempSync(path.join(OUT, 'tmp', 'chromium-'));
 const t0 = Date.now();
 const log = (...a) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s]`, ...a);
-const SQUIGGLE = '.monaco-editor .squiggly-warning, .monaco-editor .squiggly-info';
+const SQUIGGLE = ['warning', 'info', 'hint'].map((k) => `.monaco-editor .squiggly-${k}`).join(', ');
 const GHOST = '.monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text';
 
 /** The extension's output channel, as VS Code writes it under the user data folder. */
@@ -98,7 +98,7 @@ try {
   if (!box) throw new Error('squiggle has no box');
   await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2 - 4);
   // The diagnostic's own message also mentions an alternative; the server's hover has the list.
-  const hover = page.locator('.monaco-hover:not(.hidden)', { hasText: 'It also considered:' });
+  const hover = page.locator('.monaco-hover:not(.hidden)', { hasText: /It also considered/ });
   await hover.first().waitFor({ state: 'visible', timeout: 30_000 });
   const hoverText = (await hover.first().innerText()).replace(/\s+/g, ' ').trim();
   log('hover:', hoverText.slice(0, 300));

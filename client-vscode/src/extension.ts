@@ -47,9 +47,10 @@ export function activate(context: vscode.ExtensionContext): void {
       decorations.clear(uri);
       await ctl.serverCommand(ServerCommands.clear, uri ? [uri.toString()] : []);
     }),
-    command(ACCEPTED_COMMAND, (completionId) =>
-      ctl.serverCommand(ServerCommands.accept, [{ completionId }]),
-    ),
+    command(ACCEPTED_COMMAND, async (completionId) => {
+      const result = await ctl.serverCommand(ServerCommands.accept, [{ completionId }]);
+      log.info(`accepted ${String(completionId)}: ${JSON.stringify(result)}`);
+    }),
     vscode.workspace.onDidChangeConfiguration((e) => ctl.onConfigurationChanged(e)),
   );
 
