@@ -124,3 +124,15 @@ def test_scan_matches_incremental_scoring(engine: Engine) -> None:
         engine.runtime.reset()
         engine.runtime.sync([engine.info.bos, *tokens[:i]])
         assert records[i].entropy == pytest.approx(_entropy_f64(engine.runtime.logits()), abs=2e-2)
+
+
+def test_scan_from_an_offset_matches_the_full_scan(engine: Engine) -> None:
+    text = "import os\n\n\ndef size(path):\n    return os.path.getsize(path)\n"
+    full = engine.scan(text)
+    start = text.index("def")
+    tail = engine.scan(text, start_byte=start)
+    expected = [r for r in full if r.end > start]
+    assert [(r.id, r.offset) for r in tail] == [(r.id, r.offset) for r in expected]
+    for a, b in zip(tail, expected, strict=True):
+        assert a.logprob == pytest.approx(b.logprob, abs=2e-2)
+    assert engine.scan(text, start_byte=len(text.encode())) == []

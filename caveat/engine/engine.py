@@ -137,8 +137,12 @@ class Engine:
         *,
         cancel: threading.Event | None = None,
         progress: Callable[[float], None] | None = None,
+        start_byte: int = 0,
     ) -> list[TokenRecord]:
-        """Teacher-forced records for every token of `text` (offsets in its UTF-8 bytes)."""
+        """Teacher-forced records for the tokens of `text` from `start_byte` on.
+
+        Offsets are in `text`'s UTF-8 bytes; the text before `start_byte` is context only.
+        """
         return scan_tokens(
             vocab=self.vocab,
             runtime=self.runtime,
@@ -147,4 +151,5 @@ class Engine:
             bos=self.info.bos if self.add_bos else -1,
             cancel=cancel,
             progress=progress,
+            start_byte=start_byte,
         )

@@ -33,24 +33,31 @@ def scan_tokens(
     cancel: threading.Event | None = None,
     progress: Callable[[float], None] | None = None,
     k: int = 5,
+    start_byte: int = 0,
 ) -> list[TokenRecord]:
-    """Score every token of `data` given the tokens before it (and BOS when bos >= 0)."""
+    """Score the tokens of `data` from `start_byte` on, each given the tokens before it.
+
+    Text before `start_byte` is context only: it is evaluated without per-position logits
+    (the token that straddles `start_byte` is scored). BOS is prepended when bos >= 0.
+    """
     tokens = vocab.encode(data)
-    if not tokens:
+    if not tokens or start_byte >= len(data):
         return []
     start: list[int] = [bos] if bos >= 0 else []
     records: list[TokenRecord] = []
-    offset = 0
     window = max(16, runtime.n_ctx - SCAN_CHUNK - 2)
-    i = 0
-    if start:
-        runtime.sync(start)
-    else:
+    # First token to score: the one that holds byte `start_byte` (or the first after it).
+    i, offset = 0, 0
+    while i < len(tokens) - 1 and offset + len(vocab.token_bytes[tokens[i]]) <= start_byte:
+        offset += len(vocab.token_bytes[tokens[i]])
+        i += 1
+    if not start and i == 0:
         # Without BOS the first token has no context to be scored under: it gets no record.
-        runtime.sync(tokens[:1])
-        offset = len(vocab.token_bytes[tokens[0]])
-        i = 1
+        offset, i = len(vocab.token_bytes[tokens[0]]), 1
+    # Prefill the context (at most half a window of it) with logits for its last position.
+    runtime.sync([*start, *tokens[max(0, i - window // 2) : i]])
     prev = runtime.logits().copy()
+    first = i
     while i < len(tokens):
         if cancel is not None and cancel.is_set():
             raise EngineCancelled("scan cancelled")
@@ -70,5 +77,5 @@ def scan_tokens(
         prev = rows[-1]
         i += len(chunk)
         if progress is not None:
-            progress(i / len(tokens))
+            progress(min(1.0, (i - first) / max(1, len(tokens) - first)))
     return records
