@@ -10,6 +10,7 @@ import argparse
 import bisect
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -17,6 +18,7 @@ from rich.console import Console
 from rich.text import Text
 
 from caveat.commands.common import add_model_args, fail, load_or_fail
+from caveat.engine.rerank import span_alternatives
 from caveat.engine.types import TokenRecord
 from caveat.grammars.registry import language_for_path
 from caveat.scoring.calibration import load_thresholds
@@ -29,8 +31,8 @@ _STYLE = {"warning": "bold red underline", "information": "yellow underline", "h
 class Scanner(Protocol):
     """What scanning needs from the engine."""
 
-    def scan(self, text: str) -> list[TokenRecord]:
-        """Teacher-forced records for every token of `text`."""
+    def scan(self, text: str, *, start_byte: int = 0) -> list[TokenRecord]:
+        """Teacher-forced records for the tokens of `text` from `start_byte` on."""
         ...
 
 
@@ -86,9 +88,8 @@ def scan_spans(
     lo = starts[min(lines[0], len(starts)) - 1] if lines else 0
     hi = starts[lines[1]] if lines and lines[1] < len(starts) else len(text)
     # Everything before the range is context; nothing after it is needed.
-    records = engine.scan(text[:hi])
     lo_byte = len(text[:lo].encode("utf-8"))
-    keep = [r for r in records if r.offset >= lo_byte]
+    keep = engine.scan(text[:hi], start_byte=lo_byte)
     spans = find_spans(text, language, keep, 0, thresholds)
     return spans, keep
 
@@ -128,7 +129,11 @@ def spans_json(
     starts = line_starts(text)
     out = []
     for span in spans:
-        alts = alternatives(text, span, records) if with_alternatives else span.alternatives
+        alts = (
+            (span.alternatives or alternatives(text, span, records))
+            if with_alternatives
+            else span.alternatives
+        )
         out.append(
             {
                 "start": lsp_position(text, starts, span.start),
@@ -168,6 +173,11 @@ def run(args: argparse.Namespace) -> int:
     language = args.language or language_for_path(str(args.file))
     thresholds = load_thresholds(engine.info.sha256)
     spans, records = scan_spans(engine, text, language, thresholds, lines)
+    if args.alternatives:  # reranked: each alternative completed to the end of its unit
+        spans = [
+            replace(s, alternatives=span_alternatives(engine, text, s, records, language=language))
+            for s in spans
+        ]
     if args.json:
         body = spans_json(text, spans, records, args.alternatives)
         print(json.dumps({"file": str(args.file), "language": language, "spans": body}))
@@ -196,7 +206,7 @@ def _print_highlighted(
     out.print()
     for span in spans:
         pos = lsp_position(text, starts, span.start)
-        alts = alternatives(text, span, records) if with_alternatives else ()
+        alts = (span.alternatives or alternatives(text, span, records)) if with_alternatives else ()
         extra = "  (expected: " + ", ".join(f"{a.text} {a.probability:.0%}" for a in alts[:3])
         extra = extra + ")" if alts else ""
         out.print(
