@@ -167,7 +167,7 @@ def mutation_rows(
         if mut is None:
             continue
         start = len(mut.text[: mut.score_from].encode("utf-8"))
-        records = [r for r in engine.scan(mut.text) if r.offset >= start]
+        records = engine.scan(mut.text, start_byte=start)
         chars += len(mut.text) - mut.score_from
         wrong = set(range(mut.start, mut.end))
         rows += unit_rows(mut.text, records, 0, th, wrong, hash((mut.task_id, mut.start)))

@@ -12,27 +12,17 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 from rich.console import Console
 
 from caveat.commands.common import add_model_args, fail, load_or_fail, progress_bar
-from caveat.engine.types import TokenRecord
+from caveat.commands.scan import Scanner
 from caveat.scoring.calibration import cache_path, calibrate, save_thresholds
 from caveat.scoring.corpus import Snippet, calibration_snippets
 from caveat.scoring.spans import score_units
 from caveat.scoring.types import Thresholds
-
-
-class Scanner(Protocol):
-    """What calibration needs from the engine."""
-
-    def scan(self, text: str) -> list[TokenRecord]:
-        """Teacher-forced records for every token of `text`."""
-        ...
-
 
 Steps = tuple[
     npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.bool_], npt.NDArray[np.float64]
@@ -74,7 +64,7 @@ def collect_steps(
     units: list[float] = []
     for sn in snippets:
         start = len(sn.text[: sn.score_from].encode("utf-8"))
-        scored = [r for r in engine.scan(sn.text) if r.offset >= start and r.top]
+        scored = [r for r in engine.scan(sn.text, start_byte=start) if r.top]
         for rec in scored:
             ent.append(rec.entropy)
             top1.append(rec.top[0].logprob)
