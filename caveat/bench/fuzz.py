@@ -276,6 +276,7 @@ class RawServer:
         self.notifications: collections.Counter[str] = collections.Counter()
         self.statuses: list[dict[str, Any]] = []
         self.messages: list[dict[str, Any]] = []
+        self.diagnostics: dict[str, dict[str, Any]] = {}  # the latest publish per URI
         self.unparsed = 0
         self._ids = itertools.count(10**9)
         self._reader = threading.Thread(target=self._read, name="fuzz-reader", daemon=True)
@@ -323,6 +324,8 @@ class RawServer:
                 self.statuses.append(msg["params"])
             elif method == "window/showMessage":
                 self.messages.append(msg["params"])
+            elif method == "textDocument/publishDiagnostics":
+                self.diagnostics[msg["params"]["uri"]] = msg["params"]
             self._cond.notify_all()
 
     def write(self, data: bytes) -> None:
