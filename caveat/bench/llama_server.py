@@ -17,12 +17,13 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import IO, Any
 
 from caveat.engine.model import cache_dir
 
@@ -144,6 +145,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _discard(stream: IO[bytes]) -> None:
+    """Read a pipe to its end, keeping nothing."""
+    while stream.read(65536):
+        pass
+
+
 @dataclass(frozen=True)
 class ServerResult:
     """One streamed `/completion`: wall-clock times seen by the client and the server's counts."""
@@ -191,6 +198,9 @@ class LlamaServer:
             str(self.n_ctx),
             "-np",
             "1",
+            # caveat's engine keeps a full-size sliding-window cache so that a prompt can be
+            # truncated and reused; give llama-server the same, or its reuse would be crippled.
+            "--swa-full",
             "--no-webui",
         ]
         self._proc = subprocess.Popen(
@@ -250,10 +260,7 @@ class LlamaServer:
         proc = self._proc
         if proc is None or proc.stderr is None:
             return
-        import threading
-
-        stream = proc.stderr
-        threading.Thread(target=lambda: [None for _ in stream], daemon=True).start()
+        threading.Thread(target=_discard, args=(proc.stderr,), daemon=True).start()
 
     def complete(
         self, prompt: str, *, n_predict: int, n_probs: int = 5, cache_prompt: bool = True
