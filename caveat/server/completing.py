@@ -139,10 +139,10 @@ def _token(record: TokenRecord, text: str, server: CaveatServer) -> dict[str, An
 
 def snapshot(server: CaveatServer, uri: str, position: types.Position) -> Snapshot:
     """Capture the document text and cursor offset now."""
-    from caveat.server.positions import PositionMap
+    from caveat.server.positions import PositionMap, well_formed
 
     doc = server.document(uri)
-    text = doc.source
+    text = well_formed(doc.source)
     offset = PositionMap(text, doc.position_codec).offset(position)
     return Snapshot(uri, doc.version, text, offset, position, doc.language_id)
 

@@ -7,6 +7,7 @@ units follow pygls' TextDocument and PositionCodec, so both sides agree on every
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from collections.abc import Sequence
 
@@ -60,6 +61,18 @@ class PositionMap:
         copy = types.Position(line=position.line, character=position.character)
         server = self.codec.position_from_client_units(self.lines, copy)
         return self.starts[position.line] + server.character
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def well_formed(text: str) -> str:
+    """`text` with lone surrogates (legal in JSON, not in UTF-8) replaced by U+FFFD.
+
+    One character for one, so offsets and UTF-16 columns are unchanged; without this the
+    model's UTF-8 encoding of a document holding one fails the request.
+    """
+    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def utf16_len(text: str) -> int:

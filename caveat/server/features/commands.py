@@ -14,6 +14,7 @@ from caveat.scoring.spans import find_spans
 from caveat.server.completing import REQUEST_FAILED
 from caveat.server.features.diagnostics import publish
 from caveat.server.jsonish import plain
+from caveat.server.positions import well_formed
 from caveat.server.progress import WorkDone
 from caveat.server.provenance import Region
 from caveat.server.server import CaveatServer
@@ -57,7 +58,7 @@ def accept(server: CaveatServer, args: tuple[Any, ...]) -> dict[str, Any]:
 def _scan_job(server: CaveatServer, uri: str, progress: WorkDone) -> tuple[Job[Region], int | None]:
     """The worker job that teacher-forces a document and scores its spans."""
     doc = server.document(uri)
-    text, language, version = doc.source, doc.language_id, doc.version
+    text, language, version = well_formed(doc.source), doc.language_id, doc.version
 
     def run(engine: Engine, cancel: threading.Event) -> Region:
         records = engine.scan(text, cancel=cancel, progress=lambda f: progress.report("scoring", f))

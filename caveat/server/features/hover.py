@@ -18,7 +18,7 @@ from pygls.workspace import TextDocument
 
 from caveat.engine import Engine
 from caveat.engine.rerank import RankedAlternative, bracket_depth, rerank
-from caveat.server.positions import PositionMap, percent
+from caveat.server.positions import PositionMap, percent, well_formed
 from caveat.server.provenance import Choice, TrackedSpan
 from caveat.server.server import CaveatServer
 from caveat.server.worker import Job
@@ -69,7 +69,7 @@ async def reranked(server: CaveatServer, doc: TextDocument, span: TrackedSpan) -
     """The span with reranked choices (computed once, then kept in the provenance)."""
     if span.reranked or span.token_start < 0 or server.worker.state != "ready":
         return span
-    text, version, language = doc.source, doc.version, doc.language_id
+    text, version, language = well_formed(doc.source), doc.version, doc.language_id
 
     def run(engine: Engine, cancel: threading.Event) -> list[RankedAlternative]:
         return rerank(
