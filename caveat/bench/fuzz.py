@@ -493,6 +493,8 @@ def run(args: argparse.Namespace) -> int:
         codes.update(result.codes)
         missing += result.missing
         internal += result.internal
+        if count // 1000 != (count - n - 1) // 1000:  # a progress line every ~1000 messages
+            print(f"{count} messages, {len(missing)} unanswered, alive", file=sys.stderr)
     alive = server.alive
     rss = _rss_mb(server.proc.pid)
     code = server.close()
