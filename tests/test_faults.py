@@ -209,8 +209,7 @@ def test_client_disconnect_mid_stream_ends_the_server(control: Path) -> None:
     params = _open(srv, "gone")
     srv.send("caveat/complete", {**params, "partialResultToken": "gone"})
     time.sleep(0.6)  # mid-stream: the first chunk is out, the decode goes on
-    assert srv.proc.stdin is not None
-    srv.proc.stdin.close()
+    srv.disconnect()
     srv.proc.wait(timeout=30)
     assert srv.proc.returncode == 0, srv.stderr_text()[-2000:]
     control.write_text("ok")

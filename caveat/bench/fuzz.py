@@ -16,6 +16,7 @@ import itertools
 import json
 import logging
 import os
+import queue
 import random
 import subprocess
 import sys
@@ -271,7 +272,7 @@ class RawServer:
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr
         )
         self._cond = threading.Condition()
-        self._write = threading.Lock()
+        self._outbox: queue.Queue[bytes | None] = queue.Queue()
         self.responses: dict[str, dict[str, Any]] = {}
         self.notifications: collections.Counter[str] = collections.Counter()
         self.statuses: list[dict[str, Any]] = []
@@ -281,6 +282,8 @@ class RawServer:
         self._ids = itertools.count(10**9)
         self._reader = threading.Thread(target=self._read, name="fuzz-reader", daemon=True)
         self._reader.start()
+        self._writer_thread = threading.Thread(target=self._writer, name="fuzz-writer", daemon=True)
+        self._writer_thread.start()
 
     def _read(self) -> None:
         stream = self.proc.stdout
@@ -329,12 +332,20 @@ class RawServer:
             self._cond.notify_all()
 
     def write(self, data: bytes) -> None:
-        """Write raw bytes to the server's stdin."""
+        """Queue raw bytes for the server's stdin (the writer thread sends them in order)."""
+        self._outbox.put(data)
+
+    def _writer(self) -> None:
+        # Writes happen here only: if the reader answered server requests itself, a full stdin
+        # pipe (the server busy writing to us) would deadlock both processes.
         stdin = self.proc.stdin
         assert stdin is not None
-        with self._write:
-            stdin.write(data)
-            stdin.flush()
+        while (data := self._outbox.get()) is not None:
+            try:
+                stdin.write(data)
+                stdin.flush()
+            except (OSError, ValueError):
+                return  # the server is gone or the pipe was closed
 
     def send(self, method: str, params: Any = None, *, request: bool = True) -> Any:
         """Send a well-formed request (returns its id) or notification."""
@@ -362,6 +373,13 @@ class RawServer:
         if not got:
             raise TimeoutError(f"no answer to {method} in {timeout:.0f}s (alive: {self.alive})")
         return next(iter(got.values()))
+
+    def disconnect(self) -> None:
+        """Send what is queued, then close the server's stdin, as a client that goes away."""
+        self._outbox.put(None)
+        self._writer_thread.join(timeout=30)
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
 
     @property
     def alive(self) -> bool:
@@ -409,6 +427,7 @@ class RawServer:
         except (OSError, TimeoutError, subprocess.TimeoutExpired):
             self.proc.kill()
             self.proc.wait()
+        self._outbox.put(None)
         self._stderr.close()
         return self.proc.returncode
 
