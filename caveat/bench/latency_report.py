@@ -166,6 +166,20 @@ def build_report(
             "typed_ahead_hits": hits,
             "typed_ahead_candidates": total,
             "empty_completions_warm": sum(t.first_ms is None for t in tw),
+            # The session's first request: a document just opened, nothing of it cached yet.
+            "first_request_first_ms": tw[0].first_ms if tw else None,
+        },
+        "samples_first_ms": {
+            "caveat warm": [t.first_ms for t in tw],
+            "caveat cold": [t.first_ms for t in tc],
+            **(
+                {
+                    f"llama-server {name}": [r.first_visible_ms for r in server[name]]
+                    for name in ("warm", "cold")
+                }
+                if server is not None
+                else {}
+            ),
         },
         "rows": rows,
         "targets": targets,
