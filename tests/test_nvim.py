@@ -30,7 +30,7 @@ GHOST_SOURCE = '''def mean(values):
     """Return the arithmetic mean of a list of numbers."""
     total = '''
 
-ACTION_TITLE = re.compile(r"^Replace with '(?P<alt>.*)' \(caveat, \d+%\)$", re.S)
+ACTION_TITLE = re.compile(r"^Replace with '(?P<alt>.*)' \(caveat, (<0\.1|\d+(\.\d)?)%\)$", re.S)
 
 
 def find_nvim() -> str:
