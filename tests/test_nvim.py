@@ -30,7 +30,8 @@ GHOST_SOURCE = '''def mean(values):
     """Return the arithmetic mean of a list of numbers."""
     total = '''
 
-ACTION_TITLE = re.compile(r"^Replace with '(?P<alt>.*)' \(caveat, (<0\.1|\d+(\.\d)?)%\)$", re.S)
+PERCENT = r"(<0\.1|\d+(\.\d)?)%"  # how the server writes probabilities (positions.percent)
+ACTION_TITLE = re.compile(rf"^Replace with '(?P<alt>.*)' \(caveat, {PERCENT}\)$", re.S)
 
 
 def find_nvim() -> str:
@@ -124,9 +125,11 @@ def accepted_region(section: dict[str, Any]) -> tuple[str, int, int]:
     return inserted, len(before.encode()), len(after.encode())
 
 
-def hover_choices(markdown: str) -> list[str]:
+def hover_choices(markdown: str) -> list[tuple[str, str]]:
     """The alternatives listed in a hover ("1. `text` — 41%"), as shown (newlines as ⏎)."""
-    return re.findall(r"^\d+\. (`{1,2})(.*?)\1 — \d+%$", markdown, re.M)
+    return [
+        (m[0], m[1]) for m in re.findall(rf"^\d+\. (`{{1,2}})(.*?)\1 — {PERCENT}$", markdown, re.M)
+    ]
 
 
 def lsp_index(lines: list[str], pos: dict[str, int]) -> int:
@@ -152,7 +155,7 @@ def check_diagnostics(section: dict[str, Any], start: int, end: int) -> int:
         assert text[first:last].strip(), diag
         hover = diag["hover"]
         assert hover and hover["kind"] == "markdown", diag
-        assert re.search(r"\*\*\d+%\*\*", hover["value"]), hover
+        assert re.search(rf"\*\*{PERCENT}\*\*", hover["value"]), hover
         # The hover names the text under the diagnostic: the range points at the flagged unit.
         chosen = re.search(r"\(\w+, [^:]+: (`{1,2})(.*?)\1\)", hover["value"])
         assert chosen, hover
