@@ -133,8 +133,8 @@ def summary(c: Completion) -> str:
         f"entropy mean {mean_h:.2f} / max {max(ents, default=0.0):.2f} nats",
         f"stop: {c.stop_reason}",
     ]
-    if c.healing.mode != "none" and c.healing.fragment:
-        frag = c.healing.fragment.decode("utf-8", "replace")
+    frag = c.healing.fragment.decode("utf-8", "replace")
+    if c.healing.mode != "none" and frag and c.healing.cover_text != frag:
         parts.append(f"healed {frag!r} -> {c.healing.cover_text!r} ({c.healing.mode})")
     return " · ".join(parts)
 
