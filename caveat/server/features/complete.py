@@ -21,7 +21,7 @@ def parse_params(params: Any) -> tuple[str, types.Position, Any]:
         uri = params["textDocument"]["uri"]
         pos = params["position"]
         position = types.Position(line=int(pos["line"]), character=int(pos["character"]))
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:  # inf: OverflowError
         raise JsonRpcInvalidParams(
             "caveat/complete expects {textDocument: {uri}, position: {line, character}}"
         ) from exc
