@@ -104,7 +104,15 @@ def test_huge_params_and_out_of_range_positions_get_answers(server: RawServer) -
         "position": {"line": 0, "character": 0},
     }
     ids = [server.send("textDocument/hover", huge)]
-    for line, character in ((10**6, 0), (0, 10**6), (-1, 0), (0, -1), (2**31, 2**31)):
+    for line, character in (
+        (10**6, 0),
+        (0, 10**6),
+        (-1, 0),
+        (0, -1),
+        (2**31, 2**31),
+        (float("inf"), 0),
+        (0, float("nan")),
+    ):
         position = {"line": line, "character": character}
         ids.append(
             server.send("caveat/complete", {"textDocument": {"uri": uri}, "position": position})
