@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,6 +70,27 @@ class CaveatServer(LanguageServer):
         self.background: set[asyncio.Future[Any]] = set()
         self._ids = itertools.count(1)
         self._scan_ids = itertools.count(1)
+        self._last_error_popup = float("-inf")
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """Log out-of-band errors; show the user at most one pop-up a minute.
+
+        pygls' default shows every undecodable message or failing notification, so a buggy
+        client could flood the editor with pop-ups while the server itself is fine.
+        """
+        logger.error("server error (%s): %s", getattr(source, "__name__", source), error)
+        if getattr(source, "__name__", "") == "FeatureRequestError":
+            return  # requests already carry their error in the response
+        now = time.monotonic()
+        if now - self._last_error_popup < 60.0:
+            return
+        self._last_error_popup = now
+        self.window_show_message(
+            types.ShowMessageParams(
+                message=f"caveat: {error} (further errors this minute go to the log only)",
+                type=types.MessageType.Error,
+            )
+        )
 
     # --- thread crossing -------------------------------------------------------------------
 
