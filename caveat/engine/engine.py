@@ -96,6 +96,8 @@ class Engine:
             spm=self.spm,
         )
         head, mode = plan.head, plan.mode
+        if not self.runtime.reuse:
+            self.runtime.reset()
         evaluated_before = self.stats.prompt_tokens_evaluated
         reused_before = self.stats.prompt_tokens_reused
         healed = self._heal(head, plan.fragment, req)

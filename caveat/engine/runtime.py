@@ -17,7 +17,8 @@ import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float32]
 
-#: Hidden switch for benchmarks: `CAVEAT_KV_REUSE=0` makes every sync start from an empty cache.
+#: Hidden switch for benchmarks: `CAVEAT_KV_REUSE=0` starts every request from an empty cache
+#: (within a request, healing stems and the prompt still share it, as any engine would).
 KV_REUSE_ENV = "CAVEAT_KV_REUSE"
 
 
@@ -45,7 +46,7 @@ class Runtime:
 
     def __init__(self, llm: llama_cpp.Llama, n_batch: int, *, reuse: bool | None = None) -> None:
         self._llm = llm
-        # Off: every sync evaluates its whole sequence, as an engine without prefix reuse would.
+        # Off: the engine clears the cache at the start of every request (cold-cache benchmarks).
         self.reuse: bool = kv_reuse_default() if reuse is None else reuse
         self._ctx = llm.ctx
         self._mem = llama_cpp.llama_get_memory(self._ctx)
@@ -89,8 +90,6 @@ class Runtime:
             raise ContextFullError(f"{len(tokens)} tokens do not fit a {self.n_ctx}-token context")
         if not tokens:
             raise ValueError("cannot evaluate an empty sequence")
-        if not self.reuse:
-            self.reset()
         lcp = 0
         limit = min(len(tokens), len(self.tokens))
         cached = self.tokens
