@@ -41,7 +41,11 @@ class ModelSettings:
     )
     threads: int = field(
         default=0,
-        metadata=_meta("llama.cpp threads; 0 = number of physical cores.", minimum=0, maximum=256),
+        metadata=_meta(
+            "llama.cpp threads; 0 = one fewer than the CPU cores (at most 8).",
+            minimum=0,
+            maximum=256,
+        ),
     )
     context_length: int = field(
         default=4096, metadata=_meta("Context window (tokens).", minimum=256, maximum=1_048_576)
