@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from caveat.bench.lspio import read_frame
+
 log = logging.getLogger(__name__)
 
 #: Settings for fuzzing: one model thread, short completions, no debounce.
@@ -288,25 +290,15 @@ class RawServer:
     def _read(self) -> None:
         stream = self.proc.stdout
         assert stream is not None
-        while True:
-            length = 0
-            while True:
-                line = stream.readline()
-                if not line:
-                    with self._cond:
-                        self._cond.notify_all()
-                    return
-                if line in (b"\r\n", b"\n"):
-                    break
-                name, _, value = line.decode("latin-1").partition(":")
-                if name.strip().lower() == "content-length":
-                    length = int(value)
+        while (body := read_frame(stream)) is not None:
             try:
-                message = json.loads(stream.read(length))
+                message = json.loads(body)
             except ValueError:
                 self.unparsed += 1
                 continue
             self._dispatch(message)
+        with self._cond:
+            self._cond.notify_all()
 
     def _dispatch(self, msg: dict[str, Any]) -> None:
         method = msg.get("method")

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from caveat.bench.lspio import read_frame
+
 EventKind = Literal["type", "delete", "jump"]
 # emit(kind, offset, removed, inserted, new_cursor): record one event in the session builder.
 _Emit = Callable[[EventKind, int, int, str, int], None]
@@ -237,21 +239,10 @@ class StdioClient:
     def _read(self) -> None:
         stream = self.proc.stdout
         assert stream is not None
-        while True:
-            length = 0
-            while True:
-                line = stream.readline()
-                if not line:
-                    with self._cond:
-                        self._cond.notify_all()
-                    return
-                if line in (b"\r\n", b"\n"):
-                    break
-                name, _, value = line.decode("ascii").partition(":")
-                if name.strip().lower() == "content-length":
-                    length = int(value)
-            message = json.loads(stream.read(length))
-            self._dispatch(time.perf_counter(), message)
+        while (body := read_frame(stream)) is not None:
+            self._dispatch(time.perf_counter(), json.loads(body))
+        with self._cond:
+            self._cond.notify_all()
 
     def _dispatch(self, at: float, msg: dict[str, Any]) -> None:
         method = msg.get("method")
