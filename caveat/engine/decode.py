@@ -19,14 +19,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
 from caveat.engine.errors import EngineCancelled
 from caveat.engine.healing import HealResult
-from caveat.engine.model import file_sha256
 from caveat.engine.records import make_record
 from caveat.engine.rerank import Rollout, line_stop, roll_out
 from caveat.engine.runtime import ContextFullError, Runtime
@@ -135,7 +133,7 @@ class DecodeLoop:
         self.rng = np.random.default_rng(req.seed)
         self.threshold = math.inf
         if req.decoding != "greedy":
-            self.threshold = _entropy_threshold(req, model_sha256, runtime)
+            self.threshold = _entropy_threshold(req, model_sha256)
 
     def run(
         self, *, cancel: threading.Event | None, on_token: OnToken | None, t0: float
@@ -348,14 +346,8 @@ def _punct_stop(text: bytes, starts: Sequence[int]) -> int | None:
     return next((s for s in starts if s > at), len(text))
 
 
-def _entropy_threshold(req: CompletionRequest, sha: str | None, runtime: Runtime) -> float:
+def _entropy_threshold(req: CompletionRequest, sha: str | None) -> float:
     """The request's threshold, else the model's calibrated AdaDec threshold H*."""
     if req.entropy_threshold is not None:
         return req.entropy_threshold
-    if sha is None:
-        try:
-            # The hash is cached by file stat, so this costs a lookup, not a read.
-            sha = file_sha256(Path(runtime._llm.model_path))
-        except (OSError, AttributeError):
-            sha = None
     return load_thresholds(sha).entropy

@@ -113,6 +113,7 @@ class Engine:
             suffix=req.suffix.encode("utf-8")[:512],
             scope=mode == "prefix",
             healed=healed,
+            model_sha256=self.info.sha256,
         )
         result = loop.run(cancel=cancel, on_token=on_token, t0=t0)
         return Completion(
