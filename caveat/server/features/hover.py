@@ -17,7 +17,7 @@ from lsprotocol import types
 from pygls.workspace import TextDocument
 
 from caveat.engine import Engine
-from caveat.engine.rerank import HOVER_LOOKAHEAD, RankedAlternative, bracket_depth, rerank
+from caveat.engine.rerank import RankedAlternative, bracket_depth, rerank
 from caveat.server.positions import PositionMap, percent, well_formed
 from caveat.server.provenance import Choice, TrackedSpan
 from caveat.server.server import CaveatServer
@@ -78,7 +78,6 @@ async def reranked(server: CaveatServer, doc: TextDocument, span: TrackedSpan) -
             span_end_text=text[span.end :],
             cancel=cancel,
             language=language,
-            lookahead=HOVER_LOOKAHEAD,
             depth0=bracket_depth(text[span.start : span.token_start]),
             inner=text[span.token_end : span.end],
         )
