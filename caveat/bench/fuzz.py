@@ -23,10 +23,9 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from caveat.bench.lspio import read_frame
+from caveat.bench.lspio import process_rss_mb, read_frame
 
 log = logging.getLogger(__name__)
 
@@ -507,7 +506,7 @@ def run(args: argparse.Namespace) -> int:
         if count // 1000 != (count - n - 1) // 1000:  # a progress line every ~1000 messages
             print(f"{count} messages, {len(missing)} unanswered, alive", file=sys.stderr)
     alive = server.alive
-    rss = _rss_mb(server.proc.pid)
+    rss = process_rss_mb(server.proc.pid)
     code = server.close()
     report = {
         "messages": count,
@@ -529,14 +528,3 @@ def run(args: argparse.Namespace) -> int:
         for key, value in report.items():
             print(f"{key}: {value}")
     return 0 if alive and not missing and code == 0 else 1
-
-
-def _rss_mb(pid: int) -> float:
-    """Resident memory of a process in MiB (0 when unavailable)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0

@@ -31,7 +31,8 @@ from caveat.bench.latency_report import (
     write_plot,
 )
 from caveat.bench.llama_server import BuildError, LlamaServer, ensure_built
-from caveat.bench.typing_session import Session, StdioClient, generate, process_rss_mb
+from caveat.bench.lspio import process_rss_mb
+from caveat.bench.typing_session import Session, StdioClient, generate
 from caveat.engine.errors import ModelError
 from caveat.engine.model import default_threads, resolve_model_path
 from caveat.engine.runtime import KV_REUSE_ENV

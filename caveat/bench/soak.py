@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from caveat.bench.fuzz import RawServer, _rss_mb
+from caveat.bench.fuzz import RawServer
+from caveat.bench.lspio import process_rss_mb
 
 URI = "file:///caveat-soak/session.py"
 _SNIPPETS = ("x", "_", " ", "(", ")", "\n", "    ", "return ", "self.", "0", "é", "😀", ", ")
@@ -142,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     accepted = max_diagnostics = 0
     for n in range(args.requests):
         if n == warmup:
-            rss_start, threads_start = _rss_mb(pid), _threads(pid)
+            rss_start, threads_start = process_rss_mb(pid), _threads(pid)
         text = session.text
         start = rng.randrange(len(text) + 1)
         if rng.random() < 0.3 and len(text) > 200:
@@ -174,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
         max_diagnostics = max(max_diagnostics, session.check_diagnostics())
         if len(session.text) > 6_000:  # keep the prompt size steady over a long run
             session.edit(len(session.text) // 2, len(session.text), "")
-    rss_end, threads_end = _rss_mb(pid), _threads(pid)
+    rss_end, threads_end = process_rss_mb(pid), _threads(pid)
     alive = server.alive
     code = server.close()
     quarter = max(1, len(latencies) // 4)

@@ -21,10 +21,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
-from caveat.bench.lspio import read_frame
+from caveat.bench.lspio import process_rss_mb, read_frame
 
 EventKind = Literal["type", "delete", "jump"]
 # emit(kind, offset, removed, inserted, new_cursor): record one event in the session builder.
@@ -382,14 +381,3 @@ class StdioClient:
             due = max(due, time.perf_counter())  # closed loop: pauses start after the answer
         self.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
         return out
-
-
-def process_rss_mb(pid: int) -> float:
-    """Resident set size of a process in MiB, from /proc/PID/status (0 when unavailable)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
