@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 
 from caveat.engine import Engine
+from caveat.engine.overlap import MeasureOverlap
 from caveat.engine.types import CompletionRequest
 
 FIB = '''def fibonacci(n):
@@ -63,6 +65,40 @@ def test_complete_records_are_exact(engine: Engine, monkeypatch: pytest.MonkeyPa
         assert rec.margin >= 0.0
         assert len(rec.top) == 5
         assert all(a.logprob >= b.logprob for a, b in zip(rec.top, rec.top[1:], strict=False))
+
+
+@pytest.mark.parametrize("temperature", [0.0, 0.8])
+def test_overlapped_measures_equal_sequential(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, temperature: float
+) -> None:
+    """Measures computed during the next forward pass are the ones computed before it."""
+    req = CompletionRequest(
+        prefix=FIB, max_tokens=20, healing="none", temperature=temperature, seed=7
+    )
+    monkeypatch.setattr(engine, "_overlap", None)
+    engine.runtime.reset()
+    sequential = engine.complete(req)
+    overlap = MeasureOverlap(engine.vocab.n_vocab)
+    monkeypatch.setattr(engine, "_overlap", overlap)
+    calls = 0
+    original = overlap.measure_during
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(overlap, "measure_during", counting)
+    try:
+        engine.runtime.reset()
+        overlapped = engine.complete(req)
+    finally:
+        overlap.close()
+    assert len(sequential.records) >= 4
+    # Every step but the first (streamed before the next pass) and the last (no next pass).
+    assert calls >= len(overlapped.records) - 2 > 0
+    assert overlapped.text == sequential.text
+    assert overlapped.records == sequential.records
 
 
 def test_greedy_is_deterministic(engine: Engine) -> None:

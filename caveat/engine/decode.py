@@ -25,6 +25,7 @@ import numpy.typing as npt
 
 from caveat.engine.errors import EngineCancelled
 from caveat.engine.healing import HealResult
+from caveat.engine.overlap import MeasureOverlap
 from caveat.engine.records import make_record
 from caveat.engine.rerank import Rollout, line_stop, roll_out
 from caveat.engine.runtime import ContextFullError, Runtime
@@ -51,6 +52,8 @@ CAUTIOUS_MAX_TRIALS = 5
 CAUTIOUS_LOOKAHEAD = 8
 CAUTIOUS_TOP_P = 0.95
 _PUNCT = frozenset(b".,;:()[]{}\n")
+# Returned by `_choose` with measures that were already computed (no logits needed after).
+_NO_LOGITS: npt.NDArray[np.float32] = np.empty(0, dtype=np.float32)
 
 
 @dataclass
@@ -110,10 +113,12 @@ class DecodeLoop:
         scope: bool,
         healed: HealResult,
         model_sha256: str | None = None,
+        overlap: MeasureOverlap | None = None,
     ) -> None:
         self.vocab = engine_vocab
         self.runtime = runtime
         self.work = work
+        self.overlap = overlap
         self.req = req
         self.rules = StopRules(
             prefix_tail=prefix_tail,
@@ -154,36 +159,48 @@ class DecodeLoop:
             if len(self.records) >= req.max_tokens:
                 break
             try:
-                m = self._next(cancel)
+                chosen, measured, logits = self._choose(cancel)
             except EngineCancelled:
                 reason = "cancelled"
                 break
             except ContextFullError:
                 reason = "context_full"
                 break
-            if self.vocab.is_control[m.chosen]:
+            if self.vocab.is_control[chosen]:
                 reason = "eos"
                 break
-            rec = make_record(m, self.vocab, len(self.text))
+            offset = len(self.text)
+            self.text += self.vocab.token_bytes[chosen]
+            self.ids.append(chosen)
+            stop = self.rules.check(bytes(self.text))
+            # Planned tokens (a rerank's rollout) are not evaluated one by one: the cache is
+            # re-synced when the plan runs out.
+            advance = stop is None and not (self.stale or self.pending)
+            full = False
+            if measured is not None:
+                m = measured
+                if advance:
+                    full = self._append(chosen)
+            elif advance and generated and self.overlap is not None:
+                # Not for the first token: its record should stream before the next pass.
+                m, full = self._append_measuring(chosen, logits)
+            else:
+                m = token_measures(logits, chosen, req.top_k, self.work)
+                if advance:
+                    full = self._append(chosen)
             generated += 1
             if not first_at:
                 first_at = time.perf_counter()
-            self.text += rec.bytes
-            self.records.append(rec)
-            self.ids.append(m.chosen)
-            stop = self.rules.check(bytes(self.text))
+            self.records.append(make_record(m, self.vocab, offset))
             if stop is not None:
                 reason, cut = stop.reason, stop.cut
                 break
             self._stream(self.rules.safe_length(bytes(self.text)), on_token)
-            if self.stale or self.pending:
-                self.stale = True  # planned tokens: the cache is re-synced when next needed
-                continue
-            try:
-                self.runtime.append(m.chosen)
-            except ContextFullError:
+            if full:
                 reason = "context_full"
                 break
+            if not advance:
+                self.stale = True
         final = self._finish(cut)
         self._stream(len(self.text), on_token)
         return DecodeResult(
@@ -195,6 +212,43 @@ class DecodeLoop:
             end_at=time.perf_counter(),
             generated=generated,
         )
+
+    def _choose(
+        self, cancel: threading.Event | None
+    ) -> tuple[int, TokenMeasures | None, npt.NDArray[np.float32]]:
+        """The next token, its measures when choosing needed them, and the step's logits."""
+        plain = not (self.pending or self.stale) and self.threshold == math.inf
+        if not plain:
+            m = self._next(cancel)
+            return m.chosen, m, _NO_LOGITS
+        logits = self.runtime.logits()
+        req = self.req
+        if req.temperature > 0:
+            return sample_token(logits, req.temperature, req.top_p, self.rng), None, logits
+        # np.argmax takes the first maximum: the lowest id on ties, as token_measures does.
+        return int(np.argmax(logits)), None, logits
+
+    def _append(self, chosen: int) -> bool:
+        """Evaluate `chosen`; True when the context is full instead."""
+        try:
+            self.runtime.append(chosen)
+        except ContextFullError:
+            return True
+        return False
+
+    def _append_measuring(
+        self, chosen: int, logits: npt.NDArray[np.float32]
+    ) -> tuple[TokenMeasures, bool]:
+        """Evaluate `chosen` while its measures are computed on the overlap thread."""
+        assert self.overlap is not None
+        full = False
+
+        def evaluate() -> None:
+            nonlocal full
+            full = self._append(chosen)
+
+        m = self.overlap.measure_during(logits, chosen, self.req.top_k, evaluate)
+        return m, full
 
     def _next(self, cancel: threading.Event | None) -> TokenMeasures:
         """The measures of the next token: planned by a rerank, or decided at this step."""

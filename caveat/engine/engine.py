@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -14,6 +15,7 @@ import numpy.typing as npt
 from caveat.engine.decode import DecodeLoop
 from caveat.engine.healing import HealResult, heal
 from caveat.engine.model import ModelInfo
+from caveat.engine.overlap import MeasureOverlap
 from caveat.engine.prompt import plan_prompt, uses_spm
 from caveat.engine.runtime import EngineStats, Runtime
 from caveat.engine.scan import scan_tokens
@@ -54,6 +56,9 @@ class Engine:
         self.add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self.vocab._vocab))
         self.spm = uses_spm(info.name)
         self._work = make_work(self.vocab.n_vocab)
+        # Measures overlap the next forward pass only when a core is left for them.
+        spare = int(getattr(llm, "n_threads", 0) or 0) < (os.cpu_count() or 1)
+        self._overlap = MeasureOverlap(self.vocab.n_vocab) if spare else None
         self._ids = itertools.count(1)
 
     @property
@@ -68,6 +73,8 @@ class Engine:
 
     def close(self) -> None:
         """Release llama.cpp resources."""
+        if self._overlap is not None:
+            self._overlap.close()
         self.runtime.close()
         self.llm.close()
 
@@ -114,6 +121,7 @@ class Engine:
             scope=mode == "prefix",
             healed=healed,
             model_sha256=self.info.sha256,
+            overlap=self._overlap,
         )
         result = loop.run(cancel=cancel, on_token=on_token, t0=t0)
         return Completion(
