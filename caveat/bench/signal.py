@@ -55,6 +55,10 @@ class Row:
     doc: int
     start: int
     end: int
+    kind: str = ""
+    # Per token (for offline analysis in --rows-out): logprob, entropy, margin, whether it is
+    # the model's top-1, its relevance weight.
+    tokens: tuple[tuple[float, float, float, bool, float], ...] = ()
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -65,6 +69,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--lines", type=int, default=3, help="completed lines per problem")
     p.add_argument("--mutations", type=int, default=2, help="mutated copies per problem")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--first",
+        type=int,
+        default=FIRST_HELD_OUT,
+        help=f"first HumanEval problem (default {FIRST_HELD_OUT}: the half calibration does not "
+        "use; 0 gives the calibration half, for developing scores without touching the test set)",
+    )
     p.add_argument("--json", action="store_true")
     p.add_argument("--rows-out", type=Path, default=None, help="save every scored unit (JSON)")
     p.set_defaults(func=run)
@@ -107,6 +118,11 @@ def unit_rows(
                 doc=doc,
                 start=span.start,
                 end=span.end,
+                kind=span.kind,
+                tokens=tuple(
+                    (r.logprob, r.entropy, r.margin, bool(r.top) and r.top[0].id == r.id, w)
+                    for r, w in zip(recs, weights, strict=True)
+                ),
             )
         )
     return rows
@@ -204,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(engine, int):
         return engine
     th = load_thresholds(engine.info.sha256)
-    problems = humaneval_problems()[FIRST_HELD_OUT:][: args.limit]
+    problems = humaneval_problems()[args.first :][: args.limit]
     rng = random.Random(args.seed)
     comp: list[Row] = []
     muts: list[Row] = []
@@ -222,6 +238,7 @@ def run(args: argparse.Namespace) -> int:
     result = {
         "model": engine.info.name,
         "problems": len(problems),
+        "first_problem": args.first,
         "thresholds": {"hint": th.hint, "information": th.information, "warning": th.warning},
         "completions": summarize(comp, comp_chars),
         "mutations": summarize(muts, mut_chars),
