@@ -27,6 +27,7 @@ def test_defaults_match_the_protocol_table() -> None:
             "decoding": "greedy",
             "temperature": 0.0,
             "debounceMs": 75,
+            "typedAheadCache": True,
         },
         "diagnostics": {"enabled": True, "minLevel": "information", "tokenConfidence": True},
     }
@@ -102,6 +103,7 @@ def test_schema_lists_every_leaf_with_docs() -> None:
         "completion.decoding",
         "completion.temperature",
         "completion.debounceMs",
+        "completion.typedAheadCache",
         "diagnostics.enabled",
         "diagnostics.minLevel",
         "diagnostics.tokenConfidence",

@@ -1,8 +1,9 @@
 """`caveat bench latency`: how fast ghost text appears, against llama.cpp's own llama-server.
 
 A typing session (a real source file typed back with human-like pauses, typos and cursor
-jumps) is replayed through `caveat serve` over stdio, as an editor drives it, with KV prefix
-reuse on (warm) and off (cold); the same prompts then go to llama-server's `/completion`
+jumps) is replayed through `caveat serve` over stdio, as an editor drives it: with KV prefix
+reuse and the typed-ahead cache on (the defaults), with the cache off, and with both off
+(cold); the same prompts then go to llama-server's `/completion`
 (streamed, `n_probs`, same model and threads) with its prompt cache on and off. Requests are
 closed-loop: each is answered before the next keystroke is sent, on both sides, so the engines
 see the same prompts in the same order. Also measured: the decode cost of the uncertainty
@@ -65,20 +66,30 @@ def _server_argv() -> list[str]:
     return [sys.executable, "-m", "caveat", "serve"]
 
 
-def _settings(args: argparse.Namespace, threads: int) -> dict[str, Any]:
+def _settings(args: argparse.Namespace, threads: int, cache: bool) -> dict[str, Any]:
     return {
         "model": {"path": args.model or "", "threads": threads},
-        "completion": {"maxTokens": args.max_tokens, "healing": args.healing},
+        "completion": {
+            "maxTokens": args.max_tokens,
+            "healing": args.healing,
+            "typedAheadCache": cache,
+        },
     }
 
 
 def caveat_phase(
-    args: argparse.Namespace, session: Session, threads: int, *, reuse: bool, memory: int
+    args: argparse.Namespace,
+    session: Session,
+    threads: int,
+    *,
+    reuse: bool,
+    cache: bool,
+    memory: int,
 ) -> dict[str, Any]:
     """Replay the session through a fresh `caveat serve`; optionally keep going for RSS."""
     env = dict(os.environ)
     env[KV_REUSE_ENV] = "1" if reuse else "0"
-    client = StdioClient(_server_argv(), env, _settings(args, threads))
+    client = StdioClient(_server_argv(), env, _settings(args, threads, cache))
     try:
         load_s = client.start()
         rss = {"load": client.rss_mb()}
@@ -202,10 +213,15 @@ def run(args: argparse.Namespace) -> int:
         _say(f"caveat: {exc}")
         return 2
     load_before = os.getloadavg()
-    _say(f"typing {len(session.events)} events of {source_path.name}; caveat, KV reuse on ...")
-    warm = caveat_phase(args, session, threads, reuse=True, memory=args.memory_requests)
-    _say("caveat, KV reuse off ...")
-    cold = caveat_phase(args, session, threads, reuse=False, memory=0)
+    _say(
+        f"typing {len(session.events)} events of {source_path.name}; "
+        "caveat, KV reuse and typed-ahead cache on ..."
+    )
+    warm = caveat_phase(args, session, threads, reuse=True, cache=True, memory=args.memory_requests)
+    _say("caveat, typed-ahead cache off ...")
+    uncached = caveat_phase(args, session, threads, reuse=True, cache=False, memory=0)
+    _say("caveat, KV reuse and typed-ahead cache off ...")
+    cold = caveat_phase(args, session, threads, reuse=False, cache=False, memory=0)
     server = None
     if not args.no_llama_server:
         _say("llama-server (built on first use, several minutes) ...")
@@ -227,11 +243,12 @@ def run(args: argparse.Namespace) -> int:
         _say("in-process costs and decode ratio ...")
         extra.update(measure_costs(args, prompts, threads))
     extra["load_average"] = [round(x, 2) for x in (*load_before, *os.getloadavg())]
-    report = build_report(session, warm, cold, server, extra)
+    report = build_report(session, warm, uncached, cold, server, extra)
     if args.plot:
         curves = {
             "caveat cold": first_ms(cold["timed"]),
-            "caveat warm": first_ms(warm["timed"]),
+            "caveat warm": first_ms(uncached["timed"]),
+            "caveat warm + typed-ahead cache": first_ms(warm["timed"]),
         }
         if server is not None:
             curves["llama-server (cache_prompt)"] = [

@@ -97,31 +97,45 @@ def typed_ahead_hits(session: Session, timed: Sequence[Timed]) -> tuple[int, int
 # --- report ----------------------------------------------------------------------------------
 
 
+def _row(timed: Sequence[Timed], *, keystrokes_only: bool = False) -> dict[str, Any]:
+    """First/final latency and decode speed of one replay (keystrokes: no jumps, no opening)."""
+    if keystrokes_only:
+        timed = [t for t in timed[1:] if t.kind != "jump"]
+    return {
+        "first": summary(first_ms(timed)),
+        "final": summary([t.final_ms for t in timed]),
+        "tps": summary(tokens_per_second(timed)),
+    }
+
+
+#: Row names. Rows without "typed-ahead cache" ran with `completion.typedAheadCache: false`.
+CACHED = "caveat warm + typed-ahead cache"
+CACHED_KEYS = "caveat warm + typed-ahead cache, keystrokes only"
+WARM = "caveat warm (KV reuse)"
+WARM_KEYS = "caveat warm, keystrokes only"
+COLD = "caveat cold (no KV reuse)"
+
+
 def build_report(
     session: Session,
     warm: dict[str, Any],
+    uncached: dict[str, Any],
     cold: dict[str, Any],
     server: dict[str, Any] | None,
     extra: dict[str, Any],
 ) -> dict[str, Any]:
-    """All figures and target ratios as one JSON-ready dict."""
-    tw, tc = warm["timed"], cold["timed"]
+    """All figures and target ratios as one JSON-ready dict.
+
+    `warm` ran with KV reuse and the typed-ahead cache, `uncached` with KV reuse only, `cold`
+    with neither; `server` is llama-server's replay of the same prompts (None if skipped).
+    """
+    tw, tu, tc = warm["timed"], uncached["timed"], cold["timed"]
     rows: dict[str, dict[str, Any]] = {
-        "caveat warm (KV reuse)": {
-            "first": summary(first_ms(tw)),
-            "final": summary([t.final_ms for t in tw]),
-            "tps": summary(tokens_per_second(tw)),
-        },
-        "caveat warm, keystrokes only": {
-            "first": summary(first_ms(tw[1:], ("type", "delete"))),
-            "final": summary([t.final_ms for t in tw[1:] if t.kind != "jump"]),
-            "tps": summary(tokens_per_second(tw[1:])),
-        },
-        "caveat cold (no KV reuse)": {
-            "first": summary(first_ms(tc)),
-            "final": summary([t.final_ms for t in tc]),
-            "tps": summary(tokens_per_second(tc)),
-        },
+        CACHED: _row(tw),
+        CACHED_KEYS: _row(tw, keystrokes_only=True),
+        WARM: _row(tu),
+        WARM_KEYS: _row(tu, keystrokes_only=True),
+        COLD: _row(tc),
     }
     if server is not None:
         for name in ("warm", "cold"):
@@ -134,24 +148,25 @@ def build_report(
             }
     hits, total = typed_ahead_hits(session, tw)
     first = {k: v["first"]["p50"] for k, v in rows.items()}
+    final = {k: v["final"]["p50"] for k, v in rows.items()}
     ls_warm = rows.get("llama-server warm (cache_prompt=True)", {})
     ls_cold = rows.get("llama-server cold (cache_prompt=False)", {})
     rss = warm["rss_mb"]
     checkpoints = warm["rss_checkpoints"]
     model_mb = extra.get("model_mb", math.nan)
     targets = {
-        "warm_over_cold_first_p50": ratio(
-            first["caveat warm, keystrokes only"], first["caveat cold (no KV reuse)"]
-        ),
+        "warm_over_cold_first_p50": ratio(first[WARM_KEYS], first[COLD]),
+        "cache_over_no_cache_first_p50": ratio(first[CACHED_KEYS], first[WARM_KEYS]),
+        "cache_over_no_cache_final_p50": ratio(final[CACHED_KEYS], final[WARM_KEYS]),
+        # Engine against engine: llama-server has no typed-ahead cache.
         "caveat_over_llama_server_first_p50_warm": ratio(
-            first["caveat warm (KV reuse)"], ls_warm.get("first", {}).get("p50", math.nan)
+            first[WARM], ls_warm.get("first", {}).get("p50", math.nan)
         ),
         "caveat_over_llama_server_first_p50_cold": ratio(
-            first["caveat cold (no KV reuse)"], ls_cold.get("first", {}).get("p50", math.nan)
+            first[COLD], ls_cold.get("first", {}).get("p50", math.nan)
         ),
         "caveat_over_llama_server_tps_p50": ratio(
-            rows["caveat warm (KV reuse)"]["tps"]["p50"],
-            ls_warm.get("tps", {}).get("p50", math.nan),
+            rows[WARM]["tps"]["p50"], ls_warm.get("tps", {}).get("p50", math.nan)
         ),
         "decode_full_records_over_bare": extra.get("decode", {}).get("ratio", math.nan),
         "rss_above_model_mb": rss["load"] - model_mb,
@@ -165,12 +180,21 @@ def build_report(
             },
             "typed_ahead_hits": hits,
             "typed_ahead_candidates": total,
+            # Requests the server answered without the model; with the cache off, none should be.
+            "typed_ahead_answers": sum(not t.model_ran for t in tw),
+            "typed_ahead_answers_cache_off": sum(not t.model_ran for t in (*tu, *tc)),
             "empty_completions_warm": sum(t.first_ms is None for t in tw),
             # The session's first request: a document just opened, nothing of it cached yet.
             "first_request_first_ms": tw[0].first_ms if tw else None,
         },
+        "samples_final_ms": {
+            "caveat warm + typed-ahead cache": [t.final_ms for t in tw],
+            "caveat warm": [t.final_ms for t in tu],
+            "caveat cold": [t.final_ms for t in tc],
+        },
         "samples_first_ms": {
-            "caveat warm": [t.first_ms for t in tw],
+            "caveat warm + typed-ahead cache": [t.first_ms for t in tw],
+            "caveat warm": [t.first_ms for t in tu],
             "caveat cold": [t.first_ms for t in tc],
             **(
                 {
@@ -221,6 +245,11 @@ def markdown(report: dict[str, Any]) -> str:
     )
     parts = ["## Latency (time to first visible text, and to the final result)", ""]
     parts.append(markdown_table(header, rows))
+    parts += [
+        "",
+        'Rows without "typed-ahead cache" ran with `completion.typedAheadCache: false`; '
+        '"keystrokes only" leaves out cursor jumps and the session\'s first request.',
+    ]
     targets = [(k, v) for k, v in report["targets"].items()]
     parts += ["", "## Targets", "", markdown_table(("figure", "value"), targets)]
     if "costs" in report:
@@ -239,7 +268,9 @@ def markdown(report: dict[str, Any]) -> str:
     s = report["session"]
     parts.append(
         f"Session: {s['events']} events {s['kinds']}; typed-ahead: {s['typed_ahead_hits']} of "
-        f"{s['typed_ahead_candidates']} keystrokes matched the ghost text shown; "
+        f"{s['typed_ahead_candidates']} keystrokes matched the ghost text shown, "
+        f"{s['typed_ahead_answers']} requests were answered without the model "
+        f"({s['typed_ahead_answers_cache_off']} with the cache off); "
         f"settings {report.get('settings')}; load average (1/5/15 min, before then after) "
         f"{report.get('load_average', '?')}."
     )

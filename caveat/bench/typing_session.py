@@ -7,7 +7,8 @@ and now and then jumps the cursor to an earlier line and back. Every event is a 
 editor asks for a completion. Deterministic for a given seed.
 
 `StdioClient` replays a session against `caveat serve` over stdio the way an editor does
-(didOpen, incremental didChange, `caveat/complete` with a partialResultToken) and times it.
+(didOpen, incremental didChange, `caveat/complete` with a partialResultToken), times it and
+tells answers the model decoded from typed-ahead ones.
 """
 
 from __future__ import annotations
@@ -205,12 +206,17 @@ def lsp_position(text: str, offset: int) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class Timed:
-    """One replayed request: how long until the first streamed text and the final result."""
+    """One replayed request: how long until the first streamed text and the final result.
+
+    `model_ran` is False for an answer the server gave without the model (typed ahead): only a
+    model run is followed by a `caveat/status` with its latency, sent before the answer.
+    """
 
     kind: EventKind
     first_ms: float | None  # None: nothing visible was streamed (empty completion)
     final_ms: float
     result: dict[str, Any]
+    model_ran: bool = True
 
 
 class StdioClient:
@@ -332,6 +338,10 @@ class StdioClient:
         """Resident memory of the server process in MiB (Linux /proc)."""
         return process_rss_mb(self.proc.pid)
 
+    def model_runs(self) -> int:
+        """Completions the model has decoded so far (each sends a status with its latency)."""
+        return sum("lastLatencyMs" in s for s in self.statuses)
+
     def replay(self, session: Session, uri: str, *, pace: float = 1.0) -> list[Timed]:
         """Open `uri`, play the session (closed loop: each request answered before the next)."""
         self.notify(
@@ -365,6 +375,8 @@ class StdioClient:
                     },
                 )
             token = f"{uri}#{n}"
+            with self._cond:
+                runs = self.model_runs()
             t0 = time.perf_counter()
             at, result = self.request(
                 "caveat/complete",
@@ -376,8 +388,9 @@ class StdioClient:
             )
             with self._cond:
                 chunks = self.partials.pop(token, [])
+                ran = self.model_runs() > runs
             first = (chunks[0][0] - t0) * 1000 if chunks else None
-            out.append(Timed(event.kind, first, (at - t0) * 1000, result))
+            out.append(Timed(event.kind, first, (at - t0) * 1000, result, ran))
             due = max(due, time.perf_counter())  # closed loop: pauses start after the answer
         self.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
         return out

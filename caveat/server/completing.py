@@ -1,7 +1,9 @@
 """One completion request, end to end: snapshot, debounce, worker job, stream, stale drop.
 
 Shared by `textDocument/inlineCompletion`, `textDocument/completion` and `caveat/complete`.
-The handler side runs on the event loop; `_Job` runs on the model worker thread.
+The handler side runs on the event loop; `_Job` runs on the model worker thread. A request
+whose keystrokes typed the beginning of the completion shown last gets its rest at once
+(`caveat.server.typeahead`), without debounce or model.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,11 +22,12 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
 from caveat.engine import Engine
-from caveat.engine.types import Completion, CompletionRequest, TokenRecord
+from caveat.engine.types import Completion, CompletionRequest, Timings, TokenRecord
 from caveat.scoring.spans import find_spans
 from caveat.server.positions import utf16_len
 from caveat.server.server import CaveatServer, CompletionEntry
 from caveat.server.tracking import offer_from_region, token_json, track
+from caveat.server.typeahead import Shown, continuation
 from caveat.server.worker import Job, JobCancelled, ModelUnavailable
 
 logger = logging.getLogger(__name__)
@@ -196,6 +199,59 @@ def _offer(server: CaveatServer, snap: Snapshot, cid: str, completion: Completio
     return offer_from_region(region, completion.text)
 
 
+def _settings_key(server: CaveatServer) -> Hashable:
+    """What a completion's text depends on besides the document: model and decoding settings."""
+    # When and whether to complete do not change what the model says.
+    what = dataclasses.replace(server.settings.completion, debounce_ms=0, typed_ahead_cache=True)
+    return (server.model_name, server.settings.model, what)
+
+
+def _typed_ahead(
+    server: CaveatServer, snap: Snapshot, cid: str, partial_token: types.ProgressToken | None
+) -> Outcome | None:
+    """The rest of the last completion shown, if the user typed its beginning; else None."""
+    started = time.perf_counter()
+    if not server.settings.completion.typed_ahead_cache:
+        return None
+    shown = server.shown.get(snap.uri)
+    key = _settings_key(server)
+    if shown is None or shown.key != key:
+        return None
+    completion = continuation(shown, snap.text, snap.offset, cid)
+    if completion is None:
+        return None
+    # This request supersedes older ones for the document, as a new model job would.
+    server.worker.cancel(snap.uri)
+    offer = _offer(server, snap, cid, completion)
+    timings = Timings(total_ms=(time.perf_counter() - started) * 1000)
+    completion = dataclasses.replace(completion, timings=timings)
+    typed = len(shown.completion.text) - len(completion.text)
+    logger.debug("%s: typed ahead %d chars of %s; no model run", cid, typed, shown.completion_id)
+    entry = CompletionEntry(snap.uri, snap.version, snap.offset, completion, offer)
+    streamer = Streamer(server, partial_token, cid) if partial_token is not None else None
+    return _publish(server, snap, cid, entry, streamer, key)
+
+
+def _publish(
+    server: CaveatServer,
+    snap: Snapshot,
+    cid: str,
+    entry: CompletionEntry,
+    streamer: Streamer | None,
+    key: Hashable,
+) -> Outcome:
+    """Hand out a finished completion: acceptance, provenance, stream end, typed-ahead memory."""
+    completion = entry.completion
+    server.remember(cid, entry)
+    if entry.offer is not None:
+        server.provenance(snap.uri).add_offer(entry.offer)
+    if streamer is not None:
+        streamer.finish(completion)
+    server.shown.remember(snap.uri, Shown(cid, snap.text, snap.offset, completion, key))
+    tokens = [_token(r, completion.text, server) for r in completion.records]
+    return Outcome(cid, snap, completion, tokens)
+
+
 async def complete_at(
     server: CaveatServer,
     uri: str,
@@ -204,10 +260,16 @@ async def complete_at(
     debounce: bool,
     partial_token: types.ProgressToken | None = None,
 ) -> Outcome:
-    """Complete at `position`; newer requests and edits for the same document win."""
+    """Complete at `position`; newer requests and edits for the same document win.
+
+    When the user typed the beginning of the completion shown last, its rest answers at once.
+    """
     generation = server.bump_generation(uri)
     snap = snapshot(server, uri, position)
     cid = server.next_completion_id()
+    cached = _typed_ahead(server, snap, cid, partial_token)
+    if cached is not None:
+        return cached
     delay = server.settings.completion.debounce_ms / 1000 if debounce else 0.0
     if delay > 0:
         await asyncio.sleep(delay)
@@ -215,6 +277,7 @@ async def complete_at(
         stale = current is None or current.version != snap.version
         if stale or server.generations.get(uri) != generation:
             return Outcome(cid, snap)
+    key = _settings_key(server)  # with the settings the job reads: they may change meanwhile
     streamer = Streamer(server, partial_token, cid) if partial_token is not None else None
     job = Job(
         _run_job(server, snap, cid, streamer.on_token if streamer else None),
@@ -239,19 +302,14 @@ async def complete_at(
         completion, timings=dataclasses.replace(completion.timings, queue_ms=job.queue_ms)
     )
     entry = dataclasses.replace(entry, completion=completion)
-    server.remember(cid, entry)
-    if entry.offer is not None:
-        server.provenance(uri).add_offer(entry.offer)
-    if streamer is not None:
-        streamer.finish(completion)
+    outcome = _publish(server, snap, cid, entry, streamer, key)
     timings = completion.timings
     server.send_status(
         "ready",
         lastLatencyMs=round(timings.total_ms, 1),
         tokensPerSecond=round(timings.tokens_per_second, 1),
     )
-    tokens = [_token(r, completion.text, server) for r in completion.records]
-    return Outcome(cid, snap, completion, tokens)
+    return outcome
 
 
 def accept_command(cid: str) -> types.Command:

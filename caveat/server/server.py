@@ -1,8 +1,9 @@
 """The caveat language server: shared state, and the ordered registration of its features.
 
 Handlers live in `caveat.server.features` (one module per feature); this class holds what they
-share: settings, the model worker, per-document provenance, recent completions, and the few
-helpers that cross from the worker thread back to the event loop.
+share: settings, the model worker, per-document provenance, recent completions (and the last
+one shown per document, for typed-ahead answers), and the few helpers that cross from the
+worker thread back to the event loop.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from caveat.scoring.types import Thresholds
 from caveat.server.protocol import CaveatProtocol
 from caveat.server.provenance import DocumentProvenance, Offer
 from caveat.server.settings import Settings
+from caveat.server.typeahead import ShownCompletions
 from caveat.server.worker import ModelState, ModelWorker
 
 logger = logging.getLogger(__name__)
@@ -65,6 +67,7 @@ class CaveatServer(LanguageServer):
         self.documents: dict[str, DocumentProvenance] = {}
         self.completions: OrderedDict[str, CompletionEntry] = OrderedDict()
         self.generations: dict[str, int] = {}
+        self.shown = ShownCompletions()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.state_listeners: list[Callable[[ModelState, str | None], None]] = []
         self.background: set[asyncio.Future[Any]] = set()

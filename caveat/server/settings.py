@@ -77,6 +77,13 @@ class CompletionSettings:
             maximum=10_000,
         ),
     )
+    typed_ahead_cache: bool = field(
+        default=True,
+        metadata=_meta(
+            "When the user types what the ghost text showed, show the rest of it at once "
+            "(no debounce, no model run)."
+        ),
+    )
 
 
 @dataclass(frozen=True)

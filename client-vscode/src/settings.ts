@@ -13,6 +13,7 @@ export const SERVER_SETTING_KEYS = [
   'completion.decoding',
   'completion.temperature',
   'completion.debounceMs',
+  'completion.typedAheadCache',
   'diagnostics.enabled',
   'diagnostics.minLevel',
   'diagnostics.tokenConfidence',
