@@ -281,5 +281,29 @@ def test_model_picks_are_levelled_by_their_own_cut_offs() -> None:
     )
     assert pick_level(quote, th) is None
     text = "y = x\n"
-    spans = find_spans(text, "python", [pick(0.1)], 3, th)
+    spans = find_spans(text, "python", [pick(0.1)], 3, th, generated=True)
     assert [(text[s.start : s.end], s.level) for s in spans] == [("x", "warning")]
+    # The same top-1 token in scanned text is not a choice the model made: no pick level.
+    assert find_spans(text, "python", [pick(0.1)], 3, th) == []
+
+
+def test_doubt_is_the_calibrated_false_alarm_rate() -> None:
+    """doubt = -log10 of the share of correct code scoring at least this low, on each scale."""
+    from caveat.scoring.types import FAR_GRID
+
+    units = tuple(-1.0 - i for i in range(len(FAR_GRID)))  # -1 at 50%, -2 at 20%, -3 at 10%, ...
+    picks = tuple(-0.1 * (i + 1) for i in range(len(FAR_GRID)))
+    th = Thresholds(unit_quantiles=units, pick_quantiles=picks)
+    assert th.doubt(0.0) == 0.0
+    assert th.doubt(-1.0) == pytest.approx(-math.log10(0.5))
+    assert th.doubt(-3.0) == pytest.approx(1.0)
+    assert th.doubt(-2.5) == pytest.approx((-math.log10(0.2) + 1.0) / 2)
+    # Rarer than the last calibrated point: still increasing, so the worst spans rank apart.
+    assert th.doubt(-20.0) > th.doubt(-12.0) > th.doubt(-9.0) == pytest.approx(3.0)
+    # A generated token's pick log-probability counts on its own scale; the larger doubt wins.
+    assert th.doubt(-1.0, pick=-0.3) == pytest.approx(1.0)
+    assert th.doubt(-3.0, pick=-0.05) == pytest.approx(1.0)
+    # Without quantiles (builtin thresholds) the three level cut-offs give the scale.
+    plain = Thresholds(hint=-1.0, information=-2.0, warning=-4.0)
+    assert plain.doubt(-1.0) == pytest.approx(1.0)
+    assert plain.doubt(-4.0) == pytest.approx(-math.log10(0.02))

@@ -180,7 +180,9 @@ def measure_costs(
             parts["total"].append(c.timings.total_ms)
             text, base = prefix + c.text + suffix, len(prefix)
             t = time.perf_counter()
-            spans = find_spans(text, "python", c.records, len(prefix.encode()), thresholds)
+            spans = find_spans(
+                text, "python", c.records, len(prefix.encode()), thresholds, generated=True
+            )
             parts["spans"].append((time.perf_counter() - t) * 1000)
             t = time.perf_counter()
             region = track(c.id, text, base, c.records, spans, thresholds, len(c.text))

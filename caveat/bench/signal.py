@@ -7,9 +7,11 @@ not use (the second half, HumanEval/82 onward):
   from the reference line's (whitespace-normalised diff);
 - mutations: a solution with one token replaced by a plausible wrong one is scanned; the unit
   holding the replacement is positive, every other unit of the solution negative.
-Each unit is ranked by caveat's span score and by three naive aggregates of its tokens (mean
-log-probability, min log-probability, mean entropy): AUROC, and precision at caveat's
-operating point (units at level >= information) with the naive ones given the same budget.
+Each unit is ranked by caveat's span doubt (its calibrated false-alarm rate: completion units on
+the scale of the model's correct picks, scanned units on the scale of reference units, so the
+two sets rank on one scale) and by three naive aggregates of its tokens (mean log-probability,
+min log-probability, mean entropy): AUROC, and precision at caveat's operating point (units at
+level >= information) with the naive ones given the same budget.
 """
 
 from __future__ import annotations
@@ -88,6 +90,8 @@ def unit_rows(
     thresholds: Thresholds,
     wrong: set[int],
     doc: int,
+    *,
+    generated: bool,
 ) -> list[Row]:
     """Rows for every unit of `records`; `wrong` holds the character offsets labelled wrong.
 
@@ -96,14 +100,14 @@ def unit_rows(
     """
     data = text.encode("utf-8")
     rows = []
-    for span in score_units(text, "python", records, start_byte, thresholds):
+    for span in score_units(text, "python", records, start_byte, thresholds, generated=generated):
         recs = [records[i] for i in span.token_indices]
         lps = [r.logprob for r in recs]
         weights = [token_relevance(r.bytes, span.kind) for r in recs]
         rows.append(
             Row(
                 measures={
-                    "caveat": -span.score,
+                    "caveat": span.doubt,
                     "min_logprob": -min(lps),
                     "mean_logprob": -sum(lps) / len(lps),
                     "mean_entropy": sum(r.entropy for r in recs) / len(recs),
@@ -168,7 +172,8 @@ def completion_rows(
         chars += len(generated.strip())
         wrong = wrong_chars(generated, reference, base)
         doc = hash((problem.task_id, i))
-        rows += unit_rows(text, records, len(prefix.encode("utf-8")), th, wrong, doc)
+        start = len(prefix.encode("utf-8"))
+        rows += unit_rows(text, records, start, th, wrong, doc, generated=True)
     return rows, chars
 
 
@@ -186,7 +191,8 @@ def mutation_rows(
         records = engine.scan(mut.text, start_byte=start)
         chars += len(mut.text) - mut.score_from
         wrong = set(range(mut.start, mut.end))
-        rows += unit_rows(mut.text, records, 0, th, wrong, hash((mut.task_id, mut.start)))
+        doc = hash((mut.task_id, mut.start))
+        rows += unit_rows(mut.text, records, 0, th, wrong, doc, generated=False)
     return rows, chars
 
 

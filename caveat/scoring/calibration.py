@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 import platformdirs
 
-from caveat.scoring.types import Thresholds
+from caveat.scoring.types import FAR_GRID, LEVEL_RATES, Thresholds
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +34,6 @@ Array = npt.NDArray[np.float64]
 
 #: Shipped thresholds for the embedded default model (computed by `caveat calibrate`).
 DEFAULT_FILE = "gemma3-270m-q4-k-m.json"
-#: Share of reference-code units allowed at or above each level (hint, information, warning).
-FALSE_ALARM_RATES = (0.10, 0.05, 0.02)
 
 
 def fit_logistic(
@@ -122,14 +120,10 @@ def calibrate(
     p_star, acc = best_cut(p_held, correct[test])
     h_star = cut_on_feature(b0, b1, p_star)
 
-    hint, info, warn = (
-        min(0.0, float(np.quantile(unit_scores, rate))) for rate in FALSE_ALARM_RATES
-    )
+    hint, info, warn = (min(0.0, float(np.quantile(unit_scores, rate))) for rate in LEVEL_RATES)
     # A completion is the model's own top-1: flag it as often as correct picks look this unsure.
     right = top1_logprob[correct]
-    p_hint, p_info, p_warn = (
-        min(0.0, float(np.quantile(right, rate))) for rate in FALSE_ALARM_RATES
-    )
+    p_hint, p_info, p_warn = (min(0.0, float(np.quantile(right, rate))) for rate in LEVEL_RATES)
     return Thresholds(
         entropy=h_star,
         hint=hint,
@@ -138,6 +132,8 @@ def calibrate(
         pick_hint=p_hint,
         pick_information=min(p_info, p_hint),
         pick_warning=min(p_warn, p_info, p_hint),
+        unit_quantiles=_quantiles(unit_scores),
+        pick_quantiles=_quantiles(right),
         source="calibrated",
         beta0=b0,
         beta1=b1,
@@ -145,6 +141,12 @@ def calibrate(
         balanced_accuracy=acc,
         samples=n,
     )
+
+
+def _quantiles(scores: Array) -> tuple[float, ...]:
+    """Scores at the FAR_GRID rates (non-increasing, <= 0): the map behind `Thresholds.doubt`."""
+    qs = np.minimum(0.0, np.quantile(scores, FAR_GRID))
+    return tuple(float(q) for q in np.minimum.accumulate(qs))
 
 
 def cache_path(model_sha256: str) -> Path:
@@ -162,6 +164,9 @@ def thresholds_from_json(text: str) -> Thresholds:
     """Parse stored thresholds, ignoring unknown keys."""
     raw = json.loads(text)
     known = {k: v for k, v in raw.items() if k in Thresholds.__dataclass_fields__}
+    for key in ("unit_quantiles", "pick_quantiles"):
+        if key in known:
+            known[key] = tuple(float(x) for x in known[key])
     return Thresholds(**known)
 
 

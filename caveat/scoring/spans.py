@@ -84,10 +84,14 @@ def score_units(
     records: Sequence[TokenRecord],
     start_byte: int,
     thresholds: Thresholds,
+    *,
+    generated: bool = False,
 ) -> list[Span]:
     """Every syntax unit touched by `records`, scored and levelled (level may be None).
 
     Unmerged and sorted by start; `find_spans` keeps the levelled ones and merges overlaps.
+    `generated`: the records are the model's own output (a completion), so its picks are also
+    graded on the pick cut-offs; scanned text (the default) is graded by span scores alone.
     """
     data = text.encode("utf-8")
     ranges = [
@@ -102,7 +106,9 @@ def score_units(
         following = data[end : end + 8].decode("utf-8", errors="ignore")
         groups.setdefault(unit, []).append((i, weight * agreeing_logprob(rec, following)))
     offsets = OffsetMap(data)
-    spans = [_span(unit, toks, offsets, thresholds, records) for unit, toks in groups.items()]
+    spans = [
+        _span(unit, toks, offsets, thresholds, records, generated) for unit, toks in groups.items()
+    ]
     spans.sort(key=lambda s: (s.start, -s.end))
     return spans
 
@@ -113,12 +119,16 @@ def find_spans(
     records: Sequence[TokenRecord],
     start_byte: int,
     thresholds: Thresholds,
+    *,
+    generated: bool = False,
 ) -> list[Span]:
     """The uncertain spans of `records` in `text` (see docs/ENGINE_API.md), sorted by start.
 
-    Only spans with a level are returned; overlapping ones are merged into one.
+    Only spans with a level are returned; overlapping ones are merged into one. `generated` as
+    in `score_units`.
     """
-    flagged = [s for s in score_units(text, language, records, start_byte, thresholds) if s.level]
+    units = score_units(text, language, records, start_byte, thresholds, generated=generated)
+    flagged = [s for s in units if s.level]
     merged: list[Span] = []
     for span in flagged:
         if merged and span.start < merged[-1].end:
@@ -136,9 +146,15 @@ def pick_level(record: TokenRecord, thresholds: Thresholds) -> Level | None:
     false alarms: the top-1 probabilities below which 10/5/2% of the model's *correct* picks on
     reference code fall. Equivalent alternatives count as agreement here too.
     """
+    lp = _pick_logprob(record)
+    return None if lp is None else thresholds.pick_level_for(lp)
+
+
+def _pick_logprob(record: TokenRecord) -> float | None:
+    """The equivalence-adjusted log-probability of a top-1 token, None for any other token."""
     if not record.top or record.top[0].id != record.id:
         return None
-    return thresholds.pick_level_for(agreeing_logprob(record))
+    return agreeing_logprob(record)
 
 
 def _span(
@@ -147,14 +163,19 @@ def _span(
     offsets: OffsetMap,
     thresholds: Thresholds,
     records: Sequence[TokenRecord],
+    generated: bool,
 ) -> Span:
     values = np.array([v for _, v in toks], dtype=np.float64)
     score = float(np.quantile(values, _QUANTILE, method="lower"))
     worst = toks[int(np.argmin(values))][0]
     level = thresholds.level_for(score)
-    picked = pick_level(records[worst], thresholds)
-    if level_rank(picked) > level_rank(level):
-        level = picked
+    # Pick cut-offs grade what the model wrote; scanned text is graded by its span score alone
+    # (a scanned token that happens to be the top-1 is not a choice anyone made).
+    pick = _pick_logprob(records[worst]) if generated else None
+    if pick is not None:
+        picked = thresholds.pick_level_for(pick)
+        if level_rank(picked) > level_rank(level):
+            level = picked
     return Span(
         start=offsets.char(unit.start),
         end=offsets.char(unit.end, round_up=True),
@@ -164,6 +185,7 @@ def _span(
         level=level,
         token_indices=tuple(i for i, _ in toks),
         worst_token=worst,
+        doubt=thresholds.doubt(score, pick),
     )
 
 
@@ -180,4 +202,5 @@ def _merge(a: Span, b: Span) -> Span:
         level=level,
         token_indices=tuple(sorted(set(a.token_indices) | set(b.token_indices))),
         worst_token=worse.worst_token,
+        doubt=max(a.doubt, b.doubt),
     )

@@ -6,6 +6,8 @@ and travels unchanged to the server, which converts its character offsets to LSP
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -13,6 +15,13 @@ Level = Literal["hint", "information", "warning"]
 
 #: Levels from least to most severe; index order is used for "at least this level" filters.
 LEVELS: tuple[Level, ...] = ("hint", "information", "warning")
+
+
+#: False-alarm rates at which calibration records quantiles of correct code's scores
+#: (`Thresholds.unit_quantiles` / `pick_quantiles`), from common to rare.
+FAR_GRID: tuple[float, ...] = (0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001)
+#: The rates of the three levels (hint, information, warning); also in FAR_GRID.
+LEVEL_RATES: tuple[float, float, float] = (0.10, 0.05, 0.02)
 
 
 def level_rank(level: Level | None) -> int:
@@ -36,6 +45,9 @@ class Span:
     `start`/`end` are character offsets (Python str indices) into the document text; `score` is
     a log-probability-like number (<= 0, lower = less sure); `token_indices` index the records
     the span was computed from; `worst_token` is the index of its most uncertain token.
+    `doubt` puts every span on one calibrated scale: -log10 of the share of correct code that
+    looks at least this unsure (reference units for scanned text, the model's correct picks for
+    generated text), so 1 = 10% (hint), 1.3 = 5% (information), 1.7 = 2% (warning).
     """
 
     start: int
@@ -47,6 +59,7 @@ class Span:
     token_indices: tuple[int, ...]
     worst_token: int
     alternatives: tuple[SpanAlternative, ...] = ()
+    doubt: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,8 @@ class Thresholds:
     pick_hint: float = -0.69
     pick_information: float = -1.2
     pick_warning: float = -1.9
+    unit_quantiles: tuple[float, ...] = ()
+    pick_quantiles: tuple[float, ...] = ()
     model_sha256: str | None = None
     source: str = "builtin"
     beta0: float = 0.0
@@ -87,6 +102,19 @@ class Thresholds:
             return "hint"
         return None
 
+    def doubt(self, score: float, pick: float | None = None) -> float:
+        """-log10 false-alarm rate of a span `score` (and of a generated token's `pick` logprob).
+
+        Interpolated in the calibrated quantiles (FAR_GRID); without them, in the three level
+        cut-offs. The larger of the two scales counts, as for levels.
+        """
+        unit = self.unit_quantiles or (self.hint, self.information, self.warning)
+        d = _doubt(score, unit)
+        if pick is not None:
+            cuts = (self.pick_hint, self.pick_information, self.pick_warning)
+            d = max(d, _doubt(pick, self.pick_quantiles or cuts))
+        return d
+
     def level_for(self, score: float) -> Level | None:
         """The most severe level whose cut-off `score` reaches, or None."""
         if score <= self.warning:
@@ -96,3 +124,25 @@ class Thresholds:
         if score <= self.hint:
             return "hint"
         return None
+
+
+def _doubt(x: float, quantiles: Sequence[float]) -> float:
+    """-log10 of the false-alarm rate at score `x`, given the scores at FAR_GRID (or LEVEL_RATES).
+
+    Linear in the score between calibrated points (and from score 0, rate 1); below the rarest
+    point it continues with the last segment's slope, so the worst spans still rank apart.
+    """
+    rates = FAR_GRID if len(quantiles) == len(FAR_GRID) else LEVEL_RATES
+    xs = [0.0, *quantiles]
+    ys = [0.0, *(-math.log10(r) for r in rates)]
+    if x >= 0.0:
+        return 0.0
+    for i in range(1, len(xs)):
+        if x >= xs[i]:
+            span = xs[i - 1] - xs[i]
+            t = (xs[i - 1] - x) / span if span > 0 else 1.0
+            return ys[i - 1] + t * (ys[i] - ys[i - 1])
+    # Beyond the rarest calibrated point: extend the last segment (at least 0.1 per nat).
+    span = xs[-2] - xs[-1]
+    slope = (ys[-1] - ys[-2]) / span if span > 0 else 0.1
+    return ys[-1] + (xs[-1] - x) * max(slope, 0.1)

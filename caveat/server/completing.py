@@ -189,7 +189,9 @@ def _offer(server: CaveatServer, snap: Snapshot, cid: str, completion: Completio
     text = snap.text[: snap.offset] + completion.text + snap.text[snap.offset :]
     start_byte = len(snap.text[: snap.offset].encode("utf-8"))
     try:
-        spans = find_spans(text, snap.language, completion.records, start_byte, thresholds)
+        spans = find_spans(
+            text, snap.language, completion.records, start_byte, thresholds, generated=True
+        )
     except Exception:
         logger.exception("find_spans failed for %s; no diagnostics for it", cid)
         spans = []
