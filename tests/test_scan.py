@@ -121,6 +121,7 @@ def test_json_output_uses_utf16_positions(
     assert span["end"]["character"] - span["start"]["character"] == len("giraffe_umbrella")
     assert span["level"] in ("hint", "information", "warning")
     assert span["score"] <= 0
+    assert span["doubt"] >= 1.0  # levelled spans are at most 10% false alarms
     assert span["tokens"] and all("logprob" in t for t in span["tokens"])
     assert span["alternatives"], "the worst token should have alternatives"
     assert all(0 < a["probability"] <= 1 for a in span["alternatives"])

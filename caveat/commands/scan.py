@@ -142,6 +142,7 @@ def spans_json(
                 "kind": span.kind,
                 "score": round(span.score, 4),
                 "probability": round(span.probability, 4),
+                "doubt": round(span.doubt, 3),
                 "level": span.level,
                 "tokens": [
                     {
