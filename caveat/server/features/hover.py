@@ -17,7 +17,7 @@ from lsprotocol import types
 from pygls.workspace import TextDocument
 
 from caveat.engine import Engine
-from caveat.engine.rerank import RankedAlternative, bracket_depth, rerank
+from caveat.engine.rerank import HOVER_LOOKAHEAD, RankedAlternative, bracket_depth, rerank
 from caveat.server.positions import PositionMap, percent, well_formed
 from caveat.server.provenance import Choice, TrackedSpan
 from caveat.server.server import CaveatServer
@@ -59,7 +59,10 @@ def _choices(text: str, span: TrackedSpan, ranked: list[RankedAlternative]) -> t
     head = text[span.start : span.token_start]
     out = []
     for alt in ranked:
-        replacement = head + alt.text
+        replacement = (head + alt.text).rstrip()
+        # A rollout that ran into the next line is not a replacement for a one-line span.
+        if "\n" in replacement and "\n" not in span.chosen:
+            continue
         if replacement.strip() and replacement != span.chosen:
             out.append(Choice(replacement, alt.probability, span.start, span.end))
     return tuple(out)
@@ -78,6 +81,7 @@ async def reranked(server: CaveatServer, doc: TextDocument, span: TrackedSpan) -
             span_end_text=text[span.end :],
             cancel=cancel,
             language=language,
+            lookahead=HOVER_LOOKAHEAD,
             depth0=bracket_depth(text[span.start : span.token_start]),
             inner=text[span.token_end : span.end],
         )
