@@ -141,9 +141,14 @@ def run(args: argparse.Namespace) -> int:
     warmup = min(max(10, args.requests // 10), args.requests - 1)
     rss_start = threads_start = 0.0
     accepted = max_diagnostics = 0
+    # RSS every tenth of the run: tells growth that levels off from growth that keeps going.
+    every = max(1, args.requests // 10)
+    curve: list[tuple[int, float]] = []
     for n in range(args.requests):
         if n == warmup:
             rss_start, threads_start = process_rss_mb(pid), _threads(pid)
+        if n % every == 0:
+            curve.append((n, round(process_rss_mb(pid), 1)))
         text = session.text
         start = rng.randrange(len(text) + 1)
         if rng.random() < 0.3 and len(text) > 200:
@@ -187,6 +192,7 @@ def run(args: argparse.Namespace) -> int:
         "rss_mb_after_warmup": round(rss_start, 1),
         "rss_mb_end": round(rss_end, 1),
         "rss_growth_pct": round(growth, 2),
+        "rss_mb_curve": curve,
         "threads_after_warmup": threads_start,
         "threads_end": threads_end,
         "p50_ms": round(_percentile(latencies, 50), 1),
