@@ -120,20 +120,22 @@ def calibrate(
     p_star, acc = best_cut(p_held, correct[test])
     h_star = cut_on_feature(b0, b1, p_star)
 
-    hint, info, warn = (min(0.0, float(np.quantile(unit_scores, rate))) for rate in LEVEL_RATES)
+    # Level cut-offs are the quantiles at the level rates (non-increasing by construction).
     # A completion is the model's own top-1: flag it as often as correct picks look this unsure.
     right = top1_logprob[correct]
-    p_hint, p_info, p_warn = (min(0.0, float(np.quantile(right, rate))) for rate in LEVEL_RATES)
+    units, picks = _quantiles(unit_scores), _quantiles(right)
+    hint, info, warn = (units[FAR_GRID.index(rate)] for rate in LEVEL_RATES)
+    p_hint, p_info, p_warn = (picks[FAR_GRID.index(rate)] for rate in LEVEL_RATES)
     return Thresholds(
         entropy=h_star,
         hint=hint,
-        information=min(info, hint),
-        warning=min(warn, info, hint),
+        information=info,
+        warning=warn,
         pick_hint=p_hint,
-        pick_information=min(p_info, p_hint),
-        pick_warning=min(p_warn, p_info, p_hint),
-        unit_quantiles=_quantiles(unit_scores),
-        pick_quantiles=_quantiles(right),
+        pick_information=p_info,
+        pick_warning=p_warn,
+        unit_quantiles=units,
+        pick_quantiles=picks,
         source="calibrated",
         beta0=b0,
         beta1=b1,

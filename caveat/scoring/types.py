@@ -94,13 +94,7 @@ class Thresholds:
 
     def pick_level_for(self, logprob: float) -> Level | None:
         """The most severe level whose pick cut-off `logprob` reaches, or None."""
-        if logprob <= self.pick_warning:
-            return "warning"
-        if logprob <= self.pick_information:
-            return "information"
-        if logprob <= self.pick_hint:
-            return "hint"
-        return None
+        return _level(logprob, (self.pick_hint, self.pick_information, self.pick_warning))
 
     def doubt(self, score: float, pick: float | None = None) -> float:
         """-log10 false-alarm rate of a span `score` (and of a generated token's `pick` logprob).
@@ -108,8 +102,7 @@ class Thresholds:
         Interpolated in the calibrated quantiles (FAR_GRID); without them, in the three level
         cut-offs. The larger of the two scales counts, as for levels.
         """
-        unit = self.unit_quantiles or (self.hint, self.information, self.warning)
-        d = _doubt(score, unit)
+        d = _doubt(score, self.unit_quantiles or (self.hint, self.information, self.warning))
         if pick is not None:
             cuts = (self.pick_hint, self.pick_information, self.pick_warning)
             d = max(d, _doubt(pick, self.pick_quantiles or cuts))
@@ -117,13 +110,15 @@ class Thresholds:
 
     def level_for(self, score: float) -> Level | None:
         """The most severe level whose cut-off `score` reaches, or None."""
-        if score <= self.warning:
-            return "warning"
-        if score <= self.information:
-            return "information"
-        if score <= self.hint:
-            return "hint"
-        return None
+        return _level(score, (self.hint, self.information, self.warning))
+
+
+def _level(x: float, cuts: tuple[float, float, float]) -> Level | None:
+    """The most severe of LEVELS whose cut-off (hint, information, warning) `x` reaches."""
+    for level, cut in zip(reversed(LEVELS), reversed(cuts), strict=True):
+        if x <= cut:
+            return level
+    return None
 
 
 def _doubt(x: float, quantiles: Sequence[float]) -> float:
