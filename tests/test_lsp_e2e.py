@@ -24,6 +24,7 @@ from lsp.support import (
     complete,
     end_position,
     hover_at,
+    initialize_vscode,
     make_client,
     open_doc,
     send_raw_request,
@@ -33,7 +34,7 @@ from lsp.support import (
 )
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
-from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from pytest_lsp import ClientServerConfig, LanguageClient
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -62,15 +63,8 @@ UNSURE_PROMPTS = [
 )
 async def client(lsp_client: LanguageClient) -> AsyncIterator[None]:
     """A VS Code-like client with the model loaded."""
-    result = await lsp_client.initialize_session(
-        types.InitializeParams(
-            capabilities=client_capabilities("visual-studio-code"),
-            initialization_options=INIT_OPTIONS,
-        )
-    )
-    recorder = Recorder.of(lsp_client)
-    recorder.init_result = result
-    await recorder.wait_ready()
+    await initialize_vscode(lsp_client, INIT_OPTIONS)
+    await Recorder.of(lsp_client).wait_ready()
     yield
     await lsp_client.shutdown_session()
 

@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_lsp
-from lsp.support import WAIT, Recorder, make_client
+from lsp.support import WAIT, Recorder, initialize_vscode, make_client
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
-from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from pytest_lsp import ClientServerConfig, LanguageClient
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -25,15 +25,8 @@ MISSING = "/nonexistent/caveat-test-model.gguf"
 )
 async def broken(lsp_client: LanguageClient) -> AsyncIterator[None]:
     """A server told to load a model file that does not exist, with one bad setting too."""
-    await lsp_client.initialize_session(
-        types.InitializeParams(
-            capabilities=client_capabilities("visual-studio-code"),
-            initialization_options={
-                "model": {"path": MISSING},
-                "completion": {"maxTokens": "lots"},
-            },
-        )
-    )
+    options = {"model": {"path": MISSING}, "completion": {"maxTokens": "lots"}}
+    await initialize_vscode(lsp_client, options)
     yield
     await lsp_client.shutdown_session()
 

@@ -19,13 +19,15 @@ import pytest_lsp
 from lsp.support import (
     WAIT,
     Recorder,
+    accept,
     complete,
     end_position,
+    initialize_vscode,
     make_client,
     open_doc,
 )
 from lsprotocol import types
-from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from pytest_lsp import ClientServerConfig, LanguageClient
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -49,12 +51,7 @@ BUSY_TEXT = (
 )
 async def client(lsp_client: LanguageClient) -> AsyncIterator[None]:
     """A VS Code-like client with the model loaded; greedy, short completions."""
-    await lsp_client.initialize_session(
-        types.InitializeParams(
-            capabilities=client_capabilities("visual-studio-code"),
-            initialization_options=INIT_OPTIONS,
-        )
-    )
+    await initialize_vscode(lsp_client, INIT_OPTIONS)
     await Recorder.of(lsp_client).wait_ready()
     yield
     await lsp_client.shutdown_session()
@@ -130,14 +127,7 @@ async def test_typing_the_ghost_text_answers_with_its_rest_without_the_model(
     # The answer is a completion of its own: inserting it and accepting it records it.
     end = end_position(doc)
     await Recorder.of(client).change(uri, 4, types.Range(start=end, end=end), third["text"])
-    reply = await asyncio.wait_for(
-        client.workspace_execute_command_async(
-            types.ExecuteCommandParams(
-                command="caveat.accept", arguments=[{"completionId": third["id"]}]
-            )
-        ),
-        WAIT,
-    )
+    reply = await accept(client, third["id"])
     assert reply["recorded"] is True
 
 

@@ -13,7 +13,7 @@ import attrs
 from lsprotocol import types
 from lsprotocol.converters import get_converter
 from pygls.protocol import default_converter
-from pytest_lsp import LanguageClient
+from pytest_lsp import LanguageClient, client_capabilities
 from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
 
 #: Seconds to wait for any single answer from the server.
@@ -198,16 +198,33 @@ async def accept_completion(
     assert result["text"], result
     doc = apply_text_edit(prompt, types.Range(start=pos, end=pos), result["text"])
     await Recorder.of(client).change(uri, 2, types.Range(start=pos, end=pos), result["text"])
-    reply = await asyncio.wait_for(
+    reply = await accept(client, result["id"])
+    assert reply["recorded"] is True
+    return uri, doc, result
+
+
+async def accept(client: LanguageClient, completion_id: str) -> Any:
+    """Tell the server, as an editor's accept command does, that a completion was inserted."""
+    return await asyncio.wait_for(
         client.workspace_execute_command_async(
             types.ExecuteCommandParams(
-                command="caveat.accept", arguments=[{"completionId": result["id"]}]
+                command="caveat.accept", arguments=[{"completionId": completion_id}]
             )
         ),
         WAIT,
     )
-    assert reply["recorded"] is True
-    return uri, doc, result
+
+
+async def initialize_vscode(client: LanguageClient, options: dict[str, Any]) -> Any:
+    """Initialize as VS Code does with `options`; the result is kept on the client's Recorder."""
+    result = await client.initialize_session(
+        types.InitializeParams(
+            capabilities=client_capabilities("visual-studio-code"),
+            initialization_options=options,
+        )
+    )
+    Recorder.of(client).init_result = result
+    return result
 
 
 def char_offset(text: str, utf16_offset: int) -> int:
