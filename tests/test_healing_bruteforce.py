@@ -212,7 +212,7 @@ def test_byte_healing_emits_the_greedy_bytes(x: bytes, seed: int) -> None:
     """Every byte `byte` healing emits is the most probable next byte by enumeration."""
     lm = ToyLM(TOK, masked=True, seed=seed)
     seqs = all_sequences(lm)
-    res = heal((), x, "byte", TOK, lm, prune=0.0)
+    res = heal((), x, "byte", TOK, lm, prune=0.0, max_rows=None)
     assert TOK.decode(res.tokens) == x + res.emitted
     assert TOK.canonical(res.tokens)
     for j in range(len(res.emitted)):
@@ -265,8 +265,8 @@ def test_batched_stem_rows_give_the_same_healing(x: bytes) -> None:
     """Prefetching the stems in one batched call changes the cost, not the result."""
     plain = ToyLM(TOK, masked=True, seed=7)
     batched = BatchedToyLM(masked=True, seed=7)
-    a = heal((), x, "byte", TOK, plain, prune=0.0)
-    b = heal((), x, "byte", TOK, batched, prune=0.0)
+    a = heal((), x, "byte", TOK, plain, prune=0.0, max_rows=None)
+    b = heal((), x, "byte", TOK, batched, prune=0.0, max_rows=None)
     assert (a.tokens, a.emitted) == (b.tokens, b.emitted)
     assert np.allclose(
         next_byte_distribution((), x, TOK, plain, TABLE),
@@ -275,3 +275,16 @@ def test_batched_stem_rows_give_the_same_healing(x: bytes) -> None:
     )
     assert batched.batches >= 1
     assert b.info.extra_passes < a.info.extra_passes
+
+
+@pytest.mark.parametrize("x", PREFIXES)
+def test_row_budget_bounds_the_model_calls(x: bytes) -> None:
+    """A row budget stops the byte search early; the result is still a healing of x."""
+    exact = heal((), x, "byte", TOK, ToyLM(TOK, masked=True, seed=2), prune=0.0, max_rows=None)
+    lm = ToyLM(TOK, masked=True, seed=2)
+    res = heal((), x, "byte", TOK, lm, prune=0.0, max_rows=2)
+    assert TOK.decode(res.tokens) == x + res.emitted
+    assert TOK.canonical(res.tokens)
+    assert res.info.rows <= exact.info.rows
+    if exact.info.rows <= 2:  # within the budget nothing changes
+        assert (res.tokens, res.emitted) == (exact.tokens, exact.emitted)

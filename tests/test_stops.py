@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from caveat.engine.stops import StopRules
 from caveat.engine.textutil import utf8_complete_length
@@ -76,6 +78,58 @@ def test_safe_length_never_exceeds_a_later_cut() -> None:
         safes.append(rules.safe_length(text[:n]))
     assert cut is not None
     assert max(safes) <= cut
+
+
+def _kept_length(text: bytes, cut: int | None) -> int:
+    """What the decode loop keeps: the cut, minus trailing blank lines."""
+    end = len(text) if cut is None else cut
+    stripped = text[:end].rstrip(b" \t\r\n")
+    return len(stripped) if b"\n" in text[len(stripped) : end] else end
+
+
+_PIECES = st.sampled_from([b"a", b"b", b"x", b" ", b"    ", b"\n", b")", b"ab", b"b)", b"END"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    prefix=st.sampled_from([b"f(", b"def f(x):\n    ", b"x = [\n    ", b"if a:\n", b"    "]),
+    suffix=st.sampled_from([b"", b"b)\n", b"ab)\n", b"\n    ab\n", b"\nab)\n", b")\n"]),
+    stop=st.sampled_from([(), (b"END",), (b"b)",)]),
+    pieces=st.lists(_PIECES, min_size=1, max_size=14),
+)
+def test_streamed_bytes_are_never_cut(
+    prefix: bytes, suffix: bytes, stop: tuple[bytes, ...], pieces: list[bytes]
+) -> None:
+    """Whatever arrives, every byte safe_length released survives into the final text."""
+    rules = StopRules(prefix_tail=prefix, suffix=suffix, stop=stop)
+    text, released, cut = b"", 0, None
+    for piece in pieces:  # tokens arrive in chunks of bytes, as from the decode loop
+        text += piece
+        fired = rules.check(text)
+        if fired is not None:
+            cut = fired.cut
+            break
+        released = max(released, rules.safe_length(text))
+    assert released <= _kept_length(text, cut)
+
+
+@pytest.mark.parametrize(
+    ("prefix", "suffix", "text", "safe"),
+    [
+        # Nothing after the cursor: the first line streams at once.
+        (b"x = ", b"\n", b"compute(", 8),
+        # Only the end that could begin the rest of the line (`b)`) is held back.
+        (b"f(", b"b)\n", b"a, b", 3),
+        (b"f(", b"a, b)\n", b"zz", 2),
+        # Typed in indentation: the line is held while it could still be the next line.
+        (b"if a:\n    ", b"\n    return b\n", b"return", 0),
+        (b"if a:\n    ", b"\n    return b\n", b"return a", 8),
+    ],
+)
+def test_safe_length_holds_only_what_could_be_cut(
+    prefix: bytes, suffix: bytes, text: bytes, safe: int
+) -> None:
+    assert StopRules(prefix_tail=prefix, suffix=suffix).safe_length(text) == safe
 
 
 @pytest.mark.parametrize(

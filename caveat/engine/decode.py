@@ -175,19 +175,19 @@ class DecodeLoop:
             stop = self.rules.check(bytes(self.text))
             # Planned tokens (a rerank's rollout) are not evaluated one by one: the cache is
             # re-synced when the plan runs out.
-            advance = stop is None and not (self.stale or self.pending)
+            # The last token allowed is never evaluated: nothing would read its logits.
+            last = len(self.records) + 1 >= req.max_tokens
+            advance = stop is None and not (self.stale or self.pending or last)
             full = False
+            evaluated = False
             if measured is not None:
                 m = measured
-                if advance:
-                    full = self._append(chosen)
             elif advance and generated and self.overlap is not None:
                 # Not for the first token: its record should stream before the next pass.
                 m, full = self._append_measuring(chosen, logits)
+                evaluated = True
             else:
                 m = token_measures(logits, chosen, req.top_k, self.work)
-                if advance:
-                    full = self._append(chosen)
             generated += 1
             if not first_at:
                 first_at = time.perf_counter()
@@ -195,7 +195,10 @@ class DecodeLoop:
             if stop is not None:
                 reason, cut = stop.reason, stop.cut
                 break
+            # Stream before evaluating the token: the editor sees it one forward pass sooner.
             self._stream(self.rules.safe_length(bytes(self.text)), on_token)
+            if advance and not evaluated:
+                full = self._append(chosen)
             if full:
                 reason = "context_full"
                 break

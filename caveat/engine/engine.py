@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import llama_cpp
@@ -25,21 +27,42 @@ from caveat.scoring.measures import make_work
 
 OnToken = Callable[[TokenRecord], None]
 
+# Rows the healing memo keeps: one keystroke inside a word can explore ~25 rows, and LRU over a
+# cycle longer than its capacity keeps nothing. Stored as float32: 1 MB each for 262,144 tokens.
+MEMO_ROWS = 64
+
 
 class RuntimeLM:
-    """NextTokenLM over the engine's runtime: KV reuse makes stems with shared prefixes cheap."""
+    """NextTokenLM over the engine's runtime, with a small memo of recent rows.
 
-    def __init__(self, runtime: Runtime) -> None:
+    KV reuse makes stems with shared prefixes cheap; the memo makes them free when the same
+    rows come back, as they do on every keystroke inside a word: the stems before the word and
+    the covers explored for the previous keystroke are asked for again.
+    """
+
+    def __init__(self, runtime: Runtime, memo_rows: int = MEMO_ROWS) -> None:
         self._runtime = runtime
+        self._memo: OrderedDict[tuple[int, ...], npt.NDArray[np.float32]] = OrderedDict()
+        self._memo_rows = memo_rows
         self.calls = 0
+        self.hits = 0
 
     def logprobs(self, context: Sequence[int]) -> npt.NDArray[np.float64]:
         """Full-vocabulary log-softmax of the token after `context`."""
         self.calls += 1
+        key = tuple(context)
+        hit = self._memo.get(key)
+        if hit is not None:
+            self._memo.move_to_end(key)
+            self.hits += 1
+            return hit.astype(np.float64)
         self._runtime.sync(context)
         logits = self._runtime.logits().astype(np.float64)
         m = logits.max()
         out: npt.NDArray[np.float64] = logits - (m + np.log(np.exp(logits - m).sum()))
+        self._memo[key] = out.astype(np.float32)
+        if len(self._memo) > self._memo_rows:
+            self._memo.popitem(last=False)
         return out
 
 
@@ -140,7 +163,11 @@ class Engine:
     def _heal(self, head: Sequence[int], fragment: bytes, req: CompletionRequest) -> HealResult:
         if not fragment:
             return HealResult(tokens=(), emitted=b"", records=(), info=HealingInfo(req.healing))
-        return heal(head, fragment, req.healing, self.vocab, self.lm, top_k=req.top_k)
+        passes = self.stats.forward_passes
+        res = heal(head, fragment, req.healing, self.vocab, self.lm, top_k=req.top_k)
+        # Rows served from the memo cost no pass: report the passes that actually ran.
+        info = dataclasses.replace(res.info, extra_passes=self.stats.forward_passes - passes)
+        return dataclasses.replace(res, info=info)
 
     def scan(
         self,

@@ -151,19 +151,33 @@ class StopRules:
         return False
 
     def safe_length(self, text: bytes) -> int:
-        """How many leading bytes of `text` no rule can cut any more (they may be streamed)."""
-        safe = len(text)
-        # Trailing whitespace holding a newline may still be cut before a dedent or overlap.
-        stripped = text.rstrip(b" \t\r\n")
-        if b"\n" in text[len(stripped) :]:
-            safe = len(stripped)
-        # The current (incomplete) line may still turn out to be a repeat or the suffix's line.
+        """How many leading bytes of `text` no rule can cut any more (they may be streamed).
+
+        Exact rather than cautious: only bytes that could still begin a stop string or the
+        cursor's line are held, so the first chunk streams as soon as it is written.
+        """
+        # Trailing whitespace is dropped if a blank line or a cut follows; it shows nothing yet.
+        safe = len(text.rstrip(b" \t\r\n"))
+        # A later (incomplete) line may still turn out to be a repeat, a dedent or the suffix's
+        # line; its newline goes with it.
         line_start = text.rfind(b"\n") + 1
-        if line_start > 0 and line_start < len(text):
+        if 0 < line_start < len(text):
             safe = min(safe, line_start - 1)
-        longest = max((len(s) for s in self.stop), default=0)
-        if longest:
-            safe = min(safe, len(text) - longest + 1)
-        if self._rest_of_line:
-            safe = min(safe, len(text) - len(self._rest_of_line) + 1)
+        for s in self.stop:
+            safe = min(safe, len(text) - _tail_overlap(text, s))
+        if line_start == 0:
+            # The first line can still end with the rest of the cursor's line (cut before it),
+            # or, typed in indentation, become the suffix's next line (cut whole).
+            if self._rest_of_line:
+                safe = min(safe, len(text) - _tail_overlap(text, self._rest_of_line))
+            if self._cursor_blank and self._next_line.startswith(text.strip()):
+                safe = 0
         return max(0, safe)
+
+
+def _tail_overlap(text: bytes, pattern: bytes) -> int:
+    """Length of the longest end of `text` that is a proper beginning of `pattern`."""
+    for k in range(min(len(text), len(pattern) - 1), 0, -1):
+        if text.endswith(pattern[:k]):
+            return k
+    return 0

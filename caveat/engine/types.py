@@ -75,6 +75,9 @@ class HealingInfo:
     cover: tuple[int, ...] = ()
     cover_text: str = ""
     candidates: int = 0
+    # Next-token rows healing consulted, and the forward passes it ran for them (fewer when
+    # the engine remembers rows from earlier requests).
+    rows: int = 0
     extra_passes: int = 0
     ms: float = 0.0
 

@@ -196,13 +196,17 @@ class CoverSearch:
             out.extend(e for e in exts if e.data[n] == b)
         return self._pruned(out)
 
-    def greedy(self, x: bytes, covers: list[Cover], max_bytes: int) -> tuple[Cover, bytes]:
+    def greedy(
+        self, x: bytes, covers: list[Cover], max_bytes: int, max_rows: int | None = None
+    ) -> tuple[Cover, bytes]:
         """Pick the most probable next byte until one cover remains; return it and the bytes.
 
         Stops early (with the most probable cover) when the end of text is the most probable
-        continuation or after `max_bytes` bytes.
+        continuation, after `max_bytes` bytes, or once `max_rows` model rows have been read.
         """
         while len(covers) > 1 and len(x) < max_bytes:
+            if max_rows is not None and self.lm.passes >= max_rows:
+                break
             logm = self.next_byte(covers, x)
             b = int(np.argmax(logm))
             if b == END:

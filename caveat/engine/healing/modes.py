@@ -101,6 +101,7 @@ def heal_token(
             cover=tokens,
             cover_text=_text(b"".join(tok.token_bytes[i] for i in tokens)),
             candidates=int(cands.shape[0]),
+            rows=cache.passes,
             extra_passes=cache.passes,
             ms=(time.perf_counter() - start) * 1000.0,
         ),
@@ -114,8 +115,12 @@ def heal_byte(
     lm: NextTokenLM,
     top_k: int,
     prune: float,
+    max_rows: int | None = None,
 ) -> HealResult:
-    """Exact byte-level healing: greedy over next bytes until one cover remains."""
+    """Exact byte-level healing: greedy over next bytes until one cover remains.
+
+    `max_rows` bounds the next-token rows read (None: exact, however many it takes).
+    """
     start = time.perf_counter()
     cache = LMCache(lm, context)
     search = CoverSearch(tok, table_for(tok, tok.token_bytes), cache, prune)
@@ -125,7 +130,7 @@ def heal_byte(
         # fall back to the fragment as typed.
         ids = tuple(tok.encode(fragment))
         return HealResult(ids, b"", (), HealingInfo(mode="byte", fragment=fragment, cover=ids))
-    winner, _ = search.greedy(fragment, initial, len(fragment) + MAX_HEAL_BYTES)
+    winner, _ = search.greedy(fragment, initial, len(fragment) + MAX_HEAL_BYTES, max_rows)
     records = _records(winner, initial, fragment, tok, cache, top_k)
     return HealResult(
         tokens=winner.tokens,
@@ -137,6 +142,7 @@ def heal_byte(
             cover=winner.tokens,
             cover_text=_text(winner.data),
             candidates=len(initial),
+            rows=cache.passes,
             extra_passes=cache.passes,
             ms=(time.perf_counter() - start) * 1000.0,
         ),
