@@ -136,6 +136,18 @@ def test_one_more_character_reuses_the_cache(engine: Engine) -> None:
     assert second.prompt_tokens_reused >= second.prompt_tokens - new_tokens - 2
 
 
+def test_remembered_encodings_equal_the_tokenizer(engine: Engine) -> None:
+    """Long texts are encoded once per keystroke; a caller changing its list changes nothing."""
+    text = (FIB * 8).encode()
+    fresh = list(engine.llm.tokenize(text, add_bos=False, special=False))
+    first = engine.vocab.encode(text)
+    first.append(0)
+    assert engine.vocab.encode(text) == fresh
+    assert engine.vocab.encode(text[:-1]) == list(
+        engine.llm.tokenize(text[:-1], add_bos=False, special=False)
+    )
+
+
 def test_scope_rule_stops_at_dedent(engine: Engine) -> None:
     c = engine.complete(CompletionRequest(prefix=FIB, max_tokens=96, healing="none"))
     lines = [ln for ln in c.text.split("\n")[1:] if ln.strip()]

@@ -27,9 +27,10 @@ from caveat.scoring.measures import make_work
 
 OnToken = Callable[[TokenRecord], None]
 
-# Rows the healing memo keeps: one keystroke inside a word can explore ~25 rows, and LRU over a
-# cycle longer than its capacity keeps nothing. Stored as float32: 1 MB each for 262,144 tokens.
-MEMO_ROWS = 64
+# Rows the healing memo keeps: several keystrokes' worth at DEFAULT_MAX_ROWS (8) rows each, since
+# LRU over a cycle longer than its capacity keeps nothing. Stored as float32: 1 MB per row for
+# a 262,144-token vocabulary.
+MEMO_ROWS = 32
 
 
 class RuntimeLM:

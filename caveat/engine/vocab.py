@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import ctypes
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import llama_cpp
 import numpy as np
 import numpy.typing as npt
+
+# Long texts whose tokens are remembered: a keystroke re-encodes the same prompt head several
+# times (to split off the fragment, then to build the prompt), ~10 ms per 12 KB each time.
+_MEMO_MIN_BYTES = 256
+_MEMO_ENTRIES = 8
 
 
 class Vocabulary:
@@ -27,6 +33,7 @@ class Vocabulary:
         self.is_control: npt.NDArray[np.bool_] = np.array(
             [self._is_control(t) for t in range(self.n_vocab)], dtype=bool
         )
+        self._memo: OrderedDict[bytes, tuple[int, ...]] = OrderedDict()
 
     def _build_table(self) -> list[bytes]:
         buf = ctypes.create_string_buffer(256)
@@ -56,7 +63,17 @@ class Vocabulary:
         """Tokens of `data` as the tokenizer would produce them mid-document (no BOS)."""
         if not data:
             return []
-        return list(self._llm.tokenize(data, add_bos=False, special=False))
+        if len(data) < _MEMO_MIN_BYTES:
+            return list(self._llm.tokenize(data, add_bos=False, special=False))
+        hit = self._memo.get(data)
+        if hit is None:
+            hit = tuple(self._llm.tokenize(data, add_bos=False, special=False))
+            self._memo[data] = hit
+            if len(self._memo) > _MEMO_ENTRIES:
+                self._memo.popitem(last=False)
+        else:
+            self._memo.move_to_end(data)
+        return list(hit)
 
     def decode(self, tokens: Sequence[int]) -> bytes:
         """The bytes a token sequence contributes to the text."""
