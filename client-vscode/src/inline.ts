@@ -13,7 +13,7 @@ import {
   type Middleware,
 } from 'vscode-languageclient/node';
 import { Methods, type CaveatCompletion, type CompleteParams, type CompletionChunk } from './protocol';
-import { CompletionStream, streamKey } from './stream';
+import { CompletionStream, continuesGhostText, streamKey } from './stream';
 
 /** Client-side command an accepted inline item runs; it tells the server what was inserted. */
 export const ACCEPTED_COMMAND = 'caveat.internal.accepted';
@@ -29,6 +29,8 @@ type NextInline = Parameters<NonNullable<Middleware['provideInlineCompletionItem
 /** Serves inline completion requests from streamed `caveat/complete` results. */
 export class InlineCompleter implements vscode.Disposable {
   private current: CompletionStream | undefined;
+  /** Where `current` was asked for (document and cursor). */
+  private currentAt: { uri: string; position: vscode.Position } | undefined;
   private currentCancel: vscode.CancellationTokenSource | undefined;
   private streamingSupported = true;
   private shownText = '';
@@ -58,8 +60,10 @@ export class InlineCompleter implements vscode.Disposable {
     let stream = this.current?.key === key ? this.current : undefined;
     if (!stream) {
       // caveat/complete does not debounce (explicit requests should not wait), so typing does
-      // it here, as the server does for automatic textDocument/inlineCompletion.
-      if (context.triggerKind === vscode.InlineCompletionTriggerKind.Automatic && !(await pause(debounceMs(), token))) {
+      // it here, as the server does for automatic textDocument/inlineCompletion; except for a
+      // key that continues the ghost text, which the server answers at once from its cache.
+      const automatic = context.triggerKind === vscode.InlineCompletionTriggerKind.Automatic;
+      if (automatic && !this.typedAhead(document, position) && !(await pause(debounceMs(), token))) {
         return undefined;
       }
       stream = this.start(client, document, position, key);
@@ -73,6 +77,20 @@ export class InlineCompleter implements vscode.Disposable {
     }
     return this.items(stream, position);
   };
+
+  /** True when the text typed since the current stream was asked for starts its ghost text. */
+  private typedAhead(document: vscode.TextDocument, position: vscode.Position): boolean {
+    const stream = this.current;
+    const at = this.currentAt;
+    const cacheOn = vscode.workspace.getConfiguration('caveat').get<boolean>('completion.typedAheadCache', true);
+    if (!cacheOn || !stream || !at || at.uri !== document.uri.toString()) {
+      return false;
+    }
+    if (at.position.line !== position.line || at.position.character >= position.character) {
+      return false;
+    }
+    return continuesGhostText(stream.text, document.getText(new vscode.Range(at.position, position)));
+  }
 
   dispose(): void {
     this.currentCancel?.cancel();
@@ -93,6 +111,7 @@ export class InlineCompleter implements vscode.Disposable {
     const cancel = new vscode.CancellationTokenSource();
     const stream = new CompletionStream(key, `caveat-inline-${++this.counter}`);
     this.current = stream;
+    this.currentAt = { uri: document.uri.toString(), position };
     this.currentCancel = cancel;
     this.shownText = '';
     this.shownComplete = false;

@@ -146,3 +146,12 @@ export class CompletionStream {
 export function streamKey(uri: string, version: number, line: number, character: number): string {
   return `${uri}@${version}:${line}:${character}`;
 }
+
+/**
+ * True when `typed` (what the user inserted on the ghost text's line since it was asked for)
+ * is the start of that ghost text: the server's typed-ahead cache answers such a keystroke
+ * without the model, so waiting out the debounce would only delay it.
+ */
+export function continuesGhostText(ghost: string, typed: string): boolean {
+  return typed.length > 0 && !typed.includes('\n') && ghost.startsWith(typed);
+}

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { CaveatCompletion } from '../src/protocol';
-import { CompletionStream, streamKey } from '../src/stream';
+import { CompletionStream, continuesGhostText, streamKey } from '../src/stream';
 
 function final(text: string, stopReason = 'eos'): CaveatCompletion {
   return { id: 'c1', uri: 'file:///a.py', version: 1, position: { line: 0, character: 0 }, text, stopReason, tokens: [] };
@@ -139,4 +139,20 @@ describe('streamKey', () => {
     ]);
     assert.equal(keys.size, 4);
   });
+});
+
+describe('continuesGhostText', () => {
+  const cases: [string, string, boolean][] = [
+    ['return a + b', 'r', true],
+    ['return a + b', 'return a', true],
+    ['return a + b', 'x', false],
+    ['return a + b', '', false],
+    ['a\nb', 'a\n', false],
+    ['', 'a', false],
+  ];
+  for (const [ghost, typed, want] of cases) {
+    it(`${JSON.stringify(typed)} after ${JSON.stringify(ghost)} -> ${want}`, () => {
+      assert.equal(continuesGhostText(ghost, typed), want);
+    });
+  }
 });
