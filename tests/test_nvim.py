@@ -268,3 +268,30 @@ def test_streamed_ghost_text_accept_word_then_rest(
     # require('caveat').set_settings() reached the server (workspace/didChangeConfiguration).
     short = session["short"]
     assert short["stopReason"] == "max_tokens" and 1 <= len(short["tokens"]) <= 2, short
+
+
+def test_ghost_keys_that_continue_the_suggestion(tmp_path: Path) -> None:
+    """Ghost mode skips its debounce only for a key that starts the suggestion's text."""
+    script = tmp_path / "continues.lua"
+    lua_path = json.dumps(str(ROOT / "client-nvim" / "lua") + "/?.lua")
+    script.write_text(
+        f"package.path = {lua_path} .. ';' .. package.path\n"
+        "local g = require('caveat.ghost')\n"
+        "local cases = {\n"
+        "  { 'return a + b', 'r', true }, { 'return a + b', 'return a', true },\n"
+        "  { 'return a + b', 'x', false }, { 'return a + b', '', false },\n"
+        "  { 'a\\nb', 'a\\n', false }, { '', 'a', false },\n"
+        "}\n"
+        "for _, c in ipairs(cases) do\n"
+        "  assert(g.continues(c[1], c[2]) == c[3], vim.inspect(c))\n"
+        "end\n"
+        "io.stdout:write('ok ' .. #cases)\n"
+    )
+    out = subprocess.run(
+        [find_nvim(), "--headless", "--clean", "-l", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok 6"

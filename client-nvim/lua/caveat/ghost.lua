@@ -218,6 +218,25 @@ function M.request(bufnr)
   return ok and true or false
 end
 
+--- True when `typed` (inserted on the suggestion's line since it was asked for) is the start of
+--- the suggestion's text: the server's typed-ahead cache answers such a key without the model.
+---@param text string
+---@param typed string
+---@return boolean
+function M.continues(text, typed)
+  return #typed > 0 and not typed:find('\n', 1, true) and text:sub(1, #typed) == typed
+end
+
+--- True when the keys typed since `state` was asked for continue its text (same line).
+local function typed_ahead(bufnr, state)
+  local cursor = api.nvim_win_get_cursor(0)
+  if api.nvim_get_current_buf() ~= bufnr or cursor[1] - 1 ~= state.row or cursor[2] <= state.col then
+    return false
+  end
+  local line = api.nvim_buf_get_lines(bufnr, state.row, state.row + 1, false)[1] or ''
+  return M.continues(state.text, line:sub(state.col + 1, cursor[2]))
+end
+
 local function schedule_request(bufnr, delay)
   local timer = timers[bufnr]
   if not timer then
@@ -243,9 +262,13 @@ function M.attach(bufnr, opts, is_enabled)
       if state and still_valid(bufnr, state) then
         return
       end
+      -- A key that continues the suggestion is answered at once from the server's typed-ahead
+      -- cache: waiting out the debounce would only delay it.
+      local cache = vim.tbl_get(opts.settings or {}, 'completion', 'typedAheadCache') ~= false
+      local delay = (cache and state and typed_ahead(bufnr, state)) and 0 or opts.debounce_ms
       M.dismiss(bufnr)
       if opts.auto_trigger and is_enabled() then
-        schedule_request(bufnr, opts.debounce_ms)
+        schedule_request(bufnr, delay)
       end
     end,
   })
