@@ -76,6 +76,13 @@ def test_repeated_healing_reads_remembered_rows(engine: Engine) -> None:
     assert again.healing.extra_passes == 0
     assert again.healing.cover == first.healing.cover
     assert again.text == first.text
+    engine.runtime.reuse = False  # cold requests reuse nothing, remembered rows included
+    try:
+        cold = engine.complete(req)
+    finally:
+        engine.runtime.reuse = True
+    assert cold.healing.extra_passes >= 1
+    assert cold.healing.cover == first.healing.cover
 
 
 @settings(

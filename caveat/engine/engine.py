@@ -48,6 +48,10 @@ class RuntimeLM:
         self.calls = 0
         self.hits = 0
 
+    def forget(self) -> None:
+        """Drop the remembered rows."""
+        self._memo.clear()
+
     def logprobs(self, context: Sequence[int]) -> npt.NDArray[np.float64]:
         """Full-vocabulary log-softmax of the token after `context`."""
         self.calls += 1
@@ -128,7 +132,9 @@ class Engine:
         )
         head, mode = plan.head, plan.mode
         if not self.runtime.reuse:
+            # Cold: nothing carries over from earlier requests, remembered rows included.
             self.runtime.reset()
+            self.lm.forget()
         evaluated_before = self.stats.prompt_tokens_evaluated
         reused_before = self.stats.prompt_tokens_reused
         healed = self._heal(head, plan.fragment, req)
