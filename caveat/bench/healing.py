@@ -80,10 +80,15 @@ def _line_at(text: str, pos: int) -> str:
 
 
 def prime(engine: Engine, prefix: str) -> None:
-    """Leave the KV cache holding the lines before the cursor's line, as while typing."""
+    """Leave the KV cache holding the lines before the cursor's line, as while typing.
+
+    Rows remembered from an earlier mode on the same prompt are dropped: each mode pays for
+    its first keystroke at the cut.
+    """
     head = prefix[: prefix.rfind("\n") + 1].encode("utf-8")
     bos = [engine.info.bos] if engine.add_bos and engine.info.bos >= 0 else []
     engine.runtime.reset()
+    engine.lm.forget()
     engine.runtime.sync([*bos, *engine.tokenizer.encode(head)])
 
 
