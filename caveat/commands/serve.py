@@ -58,6 +58,9 @@ def run(args: argparse.Namespace) -> int:
     """Start the server on the chosen transport; returns when the client disconnects."""
     _configure_logging(args.log_file, args.verbose)
     from caveat.server import create_server
+    from caveat.server.memory import tune_allocator
+
+    tune_allocator()
 
     server = create_server()
     if args.tcp:
