@@ -1,10 +1,11 @@
-"""Keep a long-running server's resident memory flat under glibc's allocator.
+"""Keep a long-running server's resident memory low under glibc's allocator.
 
 Every completion allocates and frees full-vocabulary arrays (1-2 MB each) on several threads.
 glibc raises its mmap threshold after the first such block is freed, so later ones come from
-per-thread heap arenas that fragment and rarely shrink: the server's RSS crept up by 11% over
-500 requests without any object being kept (`caveat bench soak`). A fixed threshold keeps big
-blocks in mmap (returned to the system on free) and two arenas bound the fragmentation.
+per-thread heap arenas that fragment and rarely shrink. A fixed threshold keeps big blocks in
+mmap (returned to the system on free) and two arenas bound the fragmentation. Measured with
+`caveat bench soak --requests 500`: RSS after warm-up 497 MB instead of 524 MB, growth over
+the run about the same (+17 MB vs +14 MB).
 """
 
 from __future__ import annotations
