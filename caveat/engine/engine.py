@@ -45,8 +45,6 @@ class RuntimeLM:
         self._runtime = runtime
         self._memo: OrderedDict[tuple[int, ...], npt.NDArray[np.float32]] = OrderedDict()
         self._memo_rows = memo_rows
-        self.calls = 0
-        self.hits = 0
 
     def forget(self) -> None:
         """Drop the remembered rows."""
@@ -54,12 +52,10 @@ class RuntimeLM:
 
     def logprobs(self, context: Sequence[int]) -> npt.NDArray[np.float64]:
         """Full-vocabulary log-softmax of the token after `context`."""
-        self.calls += 1
         key = tuple(context)
         hit = self._memo.get(key)
         if hit is not None:
             self._memo.move_to_end(key)
-            self.hits += 1
             return hit.astype(np.float64)
         self._runtime.sync(context)
         logits = self._runtime.logits().astype(np.float64)
