@@ -7,7 +7,6 @@ import itertools
 import os
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import llama_cpp
@@ -16,6 +15,7 @@ import numpy.typing as npt
 
 from caveat.engine.decode import DecodeLoop
 from caveat.engine.healing import HealResult, heal
+from caveat.engine.lru import Lru
 from caveat.engine.model import ModelInfo
 from caveat.engine.overlap import MeasureOverlap
 from caveat.engine.prompt import plan_prompt, uses_spm
@@ -43,8 +43,7 @@ class RuntimeLM:
 
     def __init__(self, runtime: Runtime, memo_rows: int = MEMO_ROWS) -> None:
         self._runtime = runtime
-        self._memo: OrderedDict[tuple[int, ...], npt.NDArray[np.float32]] = OrderedDict()
-        self._memo_rows = memo_rows
+        self._memo: Lru[tuple[int, ...], npt.NDArray[np.float32]] = Lru(memo_rows)
 
     def forget(self) -> None:
         """Drop the remembered rows."""
@@ -55,15 +54,12 @@ class RuntimeLM:
         key = tuple(context)
         hit = self._memo.get(key)
         if hit is not None:
-            self._memo.move_to_end(key)
             return hit.astype(np.float64)
         self._runtime.sync(context)
         logits = self._runtime.logits().astype(np.float64)
         m = logits.max()
         out: npt.NDArray[np.float64] = logits - (m + np.log(np.exp(logits - m).sum()))
-        self._memo[key] = out.astype(np.float32)
-        if len(self._memo) > self._memo_rows:
-            self._memo.popitem(last=False)
+        self._memo.put(key, out.astype(np.float32))
         return out
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import ctypes
-from collections import OrderedDict
 from collections.abc import Sequence
 
 import llama_cpp
 import numpy as np
 import numpy.typing as npt
+
+from caveat.engine.lru import Lru
 
 # Long texts whose tokens are remembered: a keystroke re-encodes the same prompt head several
 # times (to split off the fragment, then to build the prompt), ~10 ms per 12 KB each time.
@@ -33,7 +34,7 @@ class Vocabulary:
         self.is_control: npt.NDArray[np.bool_] = np.array(
             [self._is_control(t) for t in range(self.n_vocab)], dtype=bool
         )
-        self._memo: OrderedDict[bytes, tuple[int, ...]] = OrderedDict()
+        self._memo: Lru[bytes, tuple[int, ...]] = Lru(_MEMO_ENTRIES)
 
     def _build_table(self) -> list[bytes]:
         buf = ctypes.create_string_buffer(256)
@@ -68,11 +69,7 @@ class Vocabulary:
         hit = self._memo.get(data)
         if hit is None:
             hit = tuple(self._llm.tokenize(data, add_bos=False, special=False))
-            self._memo[data] = hit
-            if len(self._memo) > _MEMO_ENTRIES:
-                self._memo.popitem(last=False)
-        else:
-            self._memo.move_to_end(data)
+            self._memo.put(data, hit)
         return list(hit)
 
     def decode(self, tokens: Sequence[int]) -> bytes:
