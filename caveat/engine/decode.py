@@ -64,16 +64,17 @@ class DecodeResult:
     records: tuple[TokenRecord, ...]
     stop_reason: StopReason
     t0: float
+    prefill_at: float
     first_token_at: float
     end_at: float
     generated: int
 
-    def timings(self, prefill_ms: float) -> Timings:
+    def timings(self) -> Timings:
         """Phase timings in milliseconds, and decode speed."""
-        decode_s = max(self.end_at - (self.t0 + prefill_ms / 1000), 1e-9)
+        decode_s = max(self.end_at - self.prefill_at, 1e-9)
         first = (self.first_token_at - self.t0) * 1000 if self.first_token_at else 0.0
         return Timings(
-            prefill_ms=prefill_ms,
+            prefill_ms=(self.prefill_at - self.t0) * 1000,
             first_token_ms=first,
             total_ms=(self.end_at - self.t0) * 1000,
             tokens_per_second=self.generated / decode_s if self.generated else 0.0,
@@ -99,7 +100,7 @@ def sample_token(
 
 
 class DecodeLoop:
-    """Generates after the synced prompt until a stop rule fires; streams safe records."""
+    """Evaluates the prompt, generates until a stop rule fires; streams safe records."""
 
     def __init__(
         self,
@@ -108,6 +109,7 @@ class DecodeLoop:
         runtime: Runtime,
         work: npt.NDArray[np.float32],
         req: CompletionRequest,
+        prompt: Sequence[int],
         prefix_tail: bytes,
         suffix: bytes,
         scope: bool,
@@ -129,8 +131,8 @@ class DecodeLoop:
         self.text = bytearray(healed.emitted)
         self.records: list[TokenRecord] = list(healed.records)
         self.streamed = 0
-        # The engine syncs the prompt before building the loop; rollouts start from it.
-        self.prompt = tuple(runtime.tokens)
+        # Context + healed cover: the loop evaluates it first; rollouts start from it.
+        self.prompt = tuple(prompt)
         self.ids: list[int] = []
         self.pending: deque[TokenMeasures] = deque()
         self.stale = False  # the cache no longer ends at prompt + ids (a rollout moved it)
@@ -143,7 +145,10 @@ class DecodeLoop:
     def run(
         self, *, cancel: threading.Event | None, on_token: OnToken | None, t0: float
     ) -> DecodeResult:
-        """Decode until EOS, a stop rule, max tokens, a full context or cancellation."""
+        """Decode until EOS, a stop rule, max tokens, a full context or cancellation.
+
+        Raises ContextFullError when the prompt itself does not fit.
+        """
         req = self.req
         reason: StopReason = "max_tokens"
         cut: int | None = None
@@ -152,6 +157,12 @@ class DecodeLoop:
         stop = self.rules.check(bytes(self.text)) if self.text else None
         if stop is not None:
             reason, cut = stop.reason, stop.cut
+        else:
+            # Healing already chose the first bytes past the cursor from rows it read: they
+            # reach the editor before the prompt's forward pass, not after it.
+            self._stream(self.rules.safe_length(bytes(self.text)), on_token)
+        self.runtime.sync(self.prompt)
+        prefill_at = time.perf_counter()
         while stop is None:
             if cancel is not None and cancel.is_set():
                 reason = "cancelled"
@@ -211,6 +222,7 @@ class DecodeLoop:
             records=tuple(self.records),
             stop_reason=reason,
             t0=t0,
+            prefill_at=prefill_at,
             first_token_at=first_at,
             end_at=time.perf_counter(),
             generated=generated,

@@ -131,13 +131,12 @@ class Engine:
         reused_before = self.stats.prompt_tokens_reused
         healed = self._heal(head, plan.fragment, req)
         prompt = (*head, *healed.tokens)
-        self.runtime.sync(prompt)
-        prefill_ms = (time.perf_counter() - t0) * 1000
         loop = DecodeLoop(
             engine_vocab=self.vocab,
             runtime=self.runtime,
             work=self._work,
             req=req,
+            prompt=prompt,
             prefix_tail=plan.prefix_tail,
             suffix=req.suffix.encode("utf-8")[:512],
             scope=mode == "prefix",
@@ -152,7 +151,7 @@ class Engine:
             records=result.records,
             prompt_mode=mode,
             stop_reason=result.stop_reason,
-            timings=result.timings(prefill_ms),
+            timings=result.timings(),
             healing=healed.info,
             prompt_tokens=len(prompt),
             prompt_tokens_evaluated=self.stats.prompt_tokens_evaluated - evaluated_before,
