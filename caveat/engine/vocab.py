@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import zlib
 from collections.abc import Sequence
 
 import llama_cpp
@@ -11,10 +12,14 @@ import numpy.typing as npt
 
 from caveat.engine.lru import Lru
 
-# Long texts whose tokens are remembered: a keystroke re-encodes the same prompt head several
-# times (to split off the fragment, then to build the prompt), ~10 ms per 12 KB each time.
+# Texts from this long on are encoded in remembered pieces: a keystroke re-encodes a prompt that
+# differs from the last one only near its end (~5-15 ms per 12 KB in one piece).
 _MEMO_MIN_BYTES = 256
-_MEMO_ENTRIES = 8
+# Pieces remembered: a 12 KB prompt is ~25 of them, so several documents' prompts fit.
+_MEMO_PIECES = 512
+# A piece ends after about one line in this many, chosen by the line's own bytes so that the
+# cuts stay put when the text around them shifts (the prompt's start moves as the user types).
+_PIECE_LINES = 16
 
 
 class Vocabulary:
@@ -34,7 +39,30 @@ class Vocabulary:
         self.is_control: npt.NDArray[np.bool_] = np.array(
             [self._is_control(t) for t in range(self.n_vocab)], dtype=bool
         )
-        self._memo: Lru[bytes, tuple[int, ...]] = Lru(_MEMO_ENTRIES)
+        self._memo: Lru[bytes, tuple[int, ...]] = Lru(_MEMO_PIECES)
+        self._joins = self._line_joins()
+
+    def _line_joins(self) -> bytes | None:
+        """Bytes a token may join to a preceding newline; None if texts cannot be split.
+
+        SentencePiece-style merging (llama.cpp's SPM) never looks past its own symbols: a text
+        split after a newline encodes as the concatenation of its pieces unless some token
+        holds that newline and the next byte. BPE vocabularies split with pre-tokenizer
+        regexes whose lookahead may see across the cut, so they are encoded whole.
+        """
+        if llama_cpp.llama_vocab_type(self._vocab) != llama_cpp.LLAMA_VOCAB_TYPE_SPM:
+            return None
+        # A tokenizer that prefixes each text with a space (Llama 2) changes every later piece.
+        if self._tokenize(b"a\nb") != self._tokenize(b"a\n") + self._tokenize(b"b"):
+            return None
+        joins = {
+            b[i + 1]
+            for b in self.token_bytes
+            if b"\n" in b[:-1]
+            for i in range(len(b) - 1)
+            if b[i] == 0x0A
+        }
+        return bytes(sorted(joins))
 
     def _build_table(self) -> list[bytes]:
         buf = ctypes.create_string_buffer(256)
@@ -60,17 +88,40 @@ class Vocabulary:
         """True for end-of-generation tokens (EOS, EOT, and the family's turn markers)."""
         return bool(llama_cpp.llama_vocab_is_eog(self._vocab, tok))
 
+    def _tokenize(self, data: bytes) -> tuple[int, ...]:
+        return tuple(self._llm.tokenize(data, add_bos=False, special=False))
+
     def encode(self, data: bytes) -> list[int]:
         """Tokens of `data` as the tokenizer would produce them mid-document (no BOS)."""
         if not data:
             return []
         if len(data) < _MEMO_MIN_BYTES:
-            return list(self._llm.tokenize(data, add_bos=False, special=False))
-        hit = self._memo.get(data)
-        if hit is None:
-            hit = tuple(self._llm.tokenize(data, add_bos=False, special=False))
-            self._memo.put(data, hit)
-        return list(hit)
+            return list(self._tokenize(data))
+        out: list[int] = []
+        start = 0
+        for end in (*self._cuts(data), len(data)):
+            piece = data[start:end]
+            hit = self._memo.get(piece)
+            if hit is None:
+                hit = self._tokenize(piece)
+                self._memo.put(piece, hit)
+            out.extend(hit)
+            start = end
+        return out
+
+    def _cuts(self, data: bytes) -> list[int]:
+        """Offsets where `data` may be split for encoding (after some newlines)."""
+        joins = self._joins
+        if joins is None:
+            return []
+        cuts: list[int] = []
+        line = 0
+        while (nl := data.find(b"\n", line)) >= 0 and nl + 1 < len(data):
+            nxt = nl + 1
+            if data[nxt] not in joins and zlib.crc32(data[line:nxt]) % _PIECE_LINES == 0:
+                cuts.append(nxt)
+            line = nxt
+        return cuts
 
     def decode(self, tokens: Sequence[int]) -> bytes:
         """The bytes a token sequence contributes to the text."""
