@@ -7,11 +7,15 @@ the brute-force tests (with a word boundary) and, in test_healing_model.py, on t
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_healing_bruteforce import MERGES, ToyBPE, ToyLM
 
 from caveat.engine.healing import heal, split_prefix
+from caveat.engine.healing.covers import _best_first
 from caveat.engine.types import HealingMode
 
 # A space that never merges into a word gives split_prefix a word boundary to respect.
@@ -53,3 +57,18 @@ def test_fragment_starts_at_the_last_word() -> None:
     """The fragment is the trailing word (the space does not merge into it)."""
     head, fragment = split_prefix(b"ab cab", TOK)
     assert (head, fragment) == (b"ab ", b"cab")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from([-math.inf, -3.0, -1.0, -0.5, 0.0]), min_size=1, max_size=40),
+    st.integers(min_value=1, max_value=45),
+)
+def test_best_first_is_a_stable_sort_cut_short(values: list[float], limit: int) -> None:
+    """The candidate order healing tries (few values: many ties) is a stable sort's prefix."""
+    scores = np.array(values, dtype=np.float64)
+    got = _best_first(scores, limit).tolist()
+    assert len(got) >= min(limit, len(values))
+    assert got == np.argsort(-scores, kind="stable")[: len(got)].tolist()
+    if len(got) > limit:  # only ties with the last one kept may run past the limit
+        assert all(scores[k] == scores[got[limit - 1]] for k in got[limit:])

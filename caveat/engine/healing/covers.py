@@ -122,7 +122,7 @@ class CoverSearch:
             if stem_lp is None:
                 continue
             scores = stem_lp + self.lm.row(stem)[cands]
-            for checks, k in enumerate(np.argsort(-scores, kind="stable")):
+            for checks, k in enumerate(_best_first(scores, _cap(self.log_prune))):
                 s = float(scores[k])
                 if s == -math.inf or s < best + self.log_prune:
                     break
@@ -153,7 +153,7 @@ class CoverSearch:
         scores = cover.logp + row[ids]
         keep = ids[scores >= best + self.log_prune] if self.log_prune > -math.inf else ids
         out: list[Cover] = []
-        for t in keep[np.argsort(-row[keep], kind="stable")][: _cap(self.log_prune)]:
+        for t in keep[_best_first(row[keep], _cap(self.log_prune))][: _cap(self.log_prune)]:
             lp = float(row[t])
             if lp == -math.inf:
                 continue
@@ -220,6 +220,20 @@ class CoverSearch:
 def _cap(log_prune: float) -> int | None:
     """How many extension candidates to re-encode: all when exact, a bounded few when pruning."""
     return None if log_prune == -math.inf else _MAX_CHECKS
+
+
+def _best_first(scores: FloatArray, limit: int | None) -> IntArray:
+    """Indices of `scores` from highest to lowest, ties by index, at least the first `limit`.
+
+    The same order as a stable argsort of -scores, cut after `limit` (ties with the last one
+    kept stay in): a space-led fragment has ~10^5 candidate tokens and sorting them all was
+    most of a keystroke's healing time.
+    """
+    if limit is None or limit >= scores.shape[0]:
+        return np.argsort(-scores, kind="stable")
+    floor = np.partition(scores, scores.shape[0] - limit)[scores.shape[0] - limit]
+    top = np.flatnonzero(scores >= floor)
+    return top[np.argsort(-scores[top], kind="stable")]
 
 
 def next_byte_distribution(
