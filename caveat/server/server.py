@@ -58,6 +58,10 @@ class CaveatServer(LanguageServer):
             __version__,
             text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
             protocol_cls=CaveatProtocol,
+            # pygls reads stdin through this pool, one read at a time. With its default size
+            # (cores + 4) the pool added a thread whenever the next read was submitted before
+            # the last thread marked itself idle: `caveat bench soak` saw 6 -> 7 threads.
+            max_workers=1,
         )
         self.settings = Settings()
         self.init_options: Any = None
