@@ -5,12 +5,15 @@ No timing assertions: the benchmark measures, these tests only check the harness
 
 from __future__ import annotations
 
+import argparse
 import math
 import statistics
+import sys
 
 import numpy as np
 import pytest
 
+from caveat.bench import latency
 from caveat.bench.latency_report import (
     cdf,
     markdown_table,
@@ -131,3 +134,23 @@ def test_typed_ahead_hits_count_keys_the_ghost_text_predicted() -> None:
     results = [{"text": "eturn"}, {"text": "turn"}, {"text": ""}, {"text": "#!"}, {"text": ""}]
     timed = [Timed(e.kind, 1.0, 2.0, r) for e, r in zip(events, results, strict=True)]
     assert typed_ahead_hits(session, timed) == (2, 3)
+
+
+def latency_args(argv: list[str]) -> argparse.Namespace:
+    """Parse `bench latency` arguments as the CLI does."""
+    parser = argparse.ArgumentParser()
+    latency.register(parser.add_subparsers())
+    return parser.parse_args(["latency", *argv])
+
+
+def test_plot_without_matplotlib_fails_before_any_phase(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+
+    def phase(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a phase started although the plot could not be written")
+
+    monkeypatch.setattr(latency, "caveat_phase", phase)
+    assert latency.run(latency_args(["--plot", "out.png"])) == 2
+    assert "pip install matplotlib" in capsys.readouterr().err

@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from caveat.bench.latency_report import (
+    PLOT_MISSING,
     build_report,
+    can_plot,
     first_ms,
     json_safe,
     markdown,
@@ -205,6 +207,10 @@ def _say(message: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run every phase, then print the tables (or JSON) and write the plot."""
+    if args.plot and not can_plot():
+        # Say so now, not after the half hour the phases take.
+        _say(f"caveat: {PLOT_MISSING}")
+        return 2
     threads = args.threads if args.threads > 0 else default_threads()
     source_path = Path(args.file) if args.file else Path(textwrap.__file__)
     session = generate(source_path.read_text(encoding="utf-8"), events=args.events, seed=args.seed)

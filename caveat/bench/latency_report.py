@@ -277,6 +277,20 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+PLOT_MISSING = (
+    "--plot needs matplotlib: pip install matplotlib (from a checkout: pip install '.[bench]')"
+)
+
+
+def can_plot() -> bool:
+    """Whether matplotlib is importable (the plot is optional; the run checks before starting)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def write_plot(report_rows: dict[str, list[float]], path: str) -> str:
     """Latency CDFs as a PNG; returns a message (matplotlib is optional)."""
     try:
@@ -285,7 +299,7 @@ def write_plot(report_rows: dict[str, list[float]], path: str) -> str:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        return f"--plot: matplotlib is not installed (pip install matplotlib); {path} not written"
+        return f"{PLOT_MISSING}; {path} not written"
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
     for name, values in report_rows.items():
         if values:
