@@ -15,8 +15,10 @@ from caveat.engine.lru import Lru
 # Texts from this long on are encoded in remembered pieces: a keystroke re-encodes a prompt that
 # differs from the last one only near its end (~5-15 ms per 12 KB in one piece).
 _MEMO_MIN_BYTES = 256
-# Pieces remembered: a 12 KB prompt is ~25 of them, so several documents' prompts fit.
+# Pieces remembered: a 12 KB prompt is ~25 of them, so several documents' prompts fit. A
+# vocabulary whose texts cannot be split remembers whole texts, and only a few of them.
 _MEMO_PIECES = 512
+_MEMO_TEXTS = 8
 # A piece ends after about one line in this many, chosen by the line's own bytes so that the
 # cuts stay put when the text around them shifts (the prompt's start moves as the user types).
 _PIECE_LINES = 16
@@ -39,8 +41,9 @@ class Vocabulary:
         self.is_control: npt.NDArray[np.bool_] = np.array(
             [self._is_control(t) for t in range(self.n_vocab)], dtype=bool
         )
-        self._memo: Lru[bytes, tuple[int, ...]] = Lru(_MEMO_PIECES)
         self._joins = self._line_joins()
+        limit = _MEMO_TEXTS if self._joins is None else _MEMO_PIECES
+        self._memo: Lru[bytes, tuple[int, ...]] = Lru(limit)
 
     def _line_joins(self) -> bytes | None:
         """Bytes a token may join to a preceding newline; None if texts cannot be split.

@@ -153,7 +153,8 @@ class CoverSearch:
         scores = cover.logp + row[ids]
         keep = ids[scores >= best + self.log_prune] if self.log_prune > -math.inf else ids
         out: list[Cover] = []
-        for t in keep[_best_first(row[keep], _cap(self.log_prune))][: _cap(self.log_prune)]:
+        cap = _cap(self.log_prune)
+        for t in keep[_best_first(row[keep], cap)][:cap]:
             lp = float(row[t])
             if lp == -math.inf:
                 continue
