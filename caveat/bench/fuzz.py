@@ -261,11 +261,22 @@ _ABSENT = object()
 class RawServer:
     """`caveat serve` on pipes, read by a thread that parses frames and answers server requests."""
 
-    def __init__(self, settings: dict[str, Any], *, argv: list[str] | None = None) -> None:
-        """Start the server process (stderr goes to a temporary log, never to a pipe)."""
+    def __init__(
+        self,
+        settings: dict[str, Any],
+        *,
+        argv: list[str] | None = None,
+        unanswered: frozenset[str] = frozenset(),
+    ) -> None:
+        """Start the server process (stderr goes to a temporary log, never to a pipe).
+
+        Server requests whose method is in `unanswered` are left without an answer, as a
+        client that hangs would.
+        """
         import tempfile
 
         self.settings = settings
+        self.unanswered = unanswered
         # Closed in close(): the file lives as long as the process writes to it.
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
         cmd = argv or [sys.executable, "-m", "caveat", "serve"]
@@ -279,6 +290,7 @@ class RawServer:
         self.statuses: list[dict[str, Any]] = []
         self.messages: list[dict[str, Any]] = []
         self.diagnostics: dict[str, dict[str, Any]] = {}  # the latest publish per URI
+        self.null_errors: list[dict[str, Any]] = []  # error answers to messages without an id
         self.unparsed = 0
         self._ids = itertools.count(10**9)
         self._reader = threading.Thread(target=self._read, name="fuzz-reader", daemon=True)
@@ -303,10 +315,15 @@ class RawServer:
         method = msg.get("method")
         if method is None:
             with self._cond:
-                self.responses[json.dumps(msg.get("id"))] = msg
+                if msg.get("id") is None:
+                    self.null_errors.append(msg)
+                else:
+                    self.responses[json.dumps(msg.get("id"))] = msg
                 self._cond.notify_all()
             return
         if "id" in msg:  # a server-to-client request: answer as an editor would
+            if method in self.unanswered:
+                return
             result: Any = None
             if method == "workspace/configuration":
                 result = [self.settings for _ in msg["params"]["items"]]

@@ -7,6 +7,8 @@ import logging
 from typing import Any
 
 DEFAULT_PORT = 2087
+#: Mirrors caveat.server.transport.MAX_MESSAGE_BYTES (not imported: `caveat --help` stays fast).
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 
 def register(subparsers: Any) -> None:
@@ -28,6 +30,14 @@ def register(subparsers: Any) -> None:
         type=int,
         default=DEFAULT_PORT,
         help=f"port for --tcp/--ws (default: {DEFAULT_PORT})",
+    )
+    parser.add_argument(
+        "--max-message-size",
+        type=int,
+        default=MAX_MESSAGE_BYTES,
+        metavar="BYTES",
+        help=f"largest LSP message accepted; larger ones are answered with an error and skipped"
+        f" (default: {MAX_MESSAGE_BYTES})",
     )
     parser.add_argument("--log-file", metavar="PATH", help="also write the server log to PATH")
     parser.add_argument(
@@ -55,7 +65,10 @@ def _configure_logging(log_file: str | None, verbosity: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Start the server on the chosen transport; returns when the client disconnects."""
+    """Start the server on the chosen transport; returns the exit code when the client leaves.
+
+    0 after `shutdown` + `exit` or a closed stream; 1 for `exit` without `shutdown` (LSP).
+    """
     _configure_logging(args.log_file, args.verbose)
     from caveat.server import create_server
     from caveat.server.memory import tune_allocator
@@ -63,10 +76,12 @@ def run(args: argparse.Namespace) -> int:
     tune_allocator()
 
     server = create_server()
+    server.max_message_bytes = max(1024, args.max_message_size)
     if args.tcp:
         server.start_tcp(args.host, args.port)
     elif args.ws:
         server.start_ws(args.host, args.port)
     else:
         server.start_io()
-    return 0
+    code = server.protocol.exit_code
+    return 0 if code is None else code

@@ -11,24 +11,29 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import sys
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, BinaryIO
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
+from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
 from pygls.workspace import TextDocument
 
 from caveat import __version__
+from caveat.annotate.provenance import DocumentProvenance, Offer
+from caveat.annotate.typeahead import ShownCompletions
 from caveat.engine.types import Completion
 from caveat.scoring.types import Thresholds
 from caveat.server.protocol import CaveatProtocol
-from caveat.server.provenance import DocumentProvenance, Offer
 from caveat.server.settings import Settings
-from caveat.server.typeahead import ShownCompletions
+from caveat.server.transport import MAX_MESSAGE_BYTES, StdinFrames, read_frames
 from caveat.server.worker import ModelState, ModelWorker
 
 logger = logging.getLogger(__name__)
@@ -50,6 +55,8 @@ class CompletionEntry:
 
 class CaveatServer(LanguageServer):
     """pygls server with caveat's shared state; features register onto it."""
+
+    protocol: CaveatProtocol
 
     def __init__(self) -> None:
         """A server with default settings and an idle model worker."""
@@ -78,6 +85,28 @@ class CaveatServer(LanguageServer):
         self._ids = itertools.count(1)
         self._scan_ids = itertools.count(1)
         self._last_error_popup = float("-inf")
+        #: Largest message body read from the client (`caveat serve --max-message-size`).
+        self.max_message_bytes = MAX_MESSAGE_BYTES
+
+    def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
+        """Serve one client over stdin/stdout until `exit` or the end of stdin.
+
+        pygls' own loop would do the same, but reads frames without limits.
+        """
+        self._stop_event = stop = threading.Event()
+        self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
+        frames = StdinFrames(stdin or sys.stdin.buffer, self.thread_pool)
+        reject = partial(self.protocol.send_error, None)
+        try:
+            asyncio.run(
+                read_frames(frames, self.protocol.receive, reject, stop, self.max_message_bytes)
+            )
+        except BrokenPipeError:
+            logger.error("the connection to the client is lost; shutting down")
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        finally:
+            self.shutdown()  # type: ignore[no-untyped-call]
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         """Log out-of-band errors; show the user at most one pop-up a minute.
