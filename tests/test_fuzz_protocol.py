@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -189,3 +190,59 @@ def test_versions_out_of_order_keep_the_document_usable(server: RawServer) -> No
     )
     assert "result" in reply, reply
     assert server.alive
+
+
+def _lsp_lines(text: str) -> list[str]:
+    """Lines by LSP's rules (written out here, independent of the server's code)."""
+    return re.findall(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$", text)
+
+
+def _offset(text: str, line: int, character: int) -> int:
+    """The offset of an LSP position in BMP-only `text` (so UTF-16 columns are characters)."""
+    lines = _lsp_lines(text)
+    return sum(len(x) for x in lines[:line]) + character
+
+
+def test_only_lsp_line_breaks_split_lines(server: RawServer) -> None:
+    """U+2028, U+0085, \\x0b, \\x0c, \\x1c are not line breaks: edits and ranges stay in step."""
+    uri = "file:///caveat-fuzz/breaks.py"
+    text = "s = 'Welcome\u2028home\x0bto\x0cthe\x1csea\u0085'\nn = 1\r\nm = 2\rk = 3\n"
+    item = {"uri": uri, "languageId": "python", "version": 1, "text": text}
+    server.send("textDocument/didOpen", {"textDocument": item}, request=False)
+    for version, (line, start, end, new) in enumerate([(1, 4, 5, "10"), (3, 5, 5, " + n")], 2):
+        rng = {
+            "start": {"line": line, "character": start},
+            "end": {"line": line, "character": end},
+        }
+        text = text[: _offset(text, line, start)] + new + text[_offset(text, line, end) :]
+        server.send(
+            "textDocument/didChange",
+            {
+                "textDocument": {"uri": uri, "version": version},
+                "contentChanges": [{"range": rng, "text": new}],
+            },
+            request=False,
+        )
+    assert text.endswith("n = 10\r\nm = 2\rk = 3 + n\n")
+    scan = server.call(
+        "workspace/executeCommand", {"command": "caveat.scanDocument", "arguments": [uri]}
+    )
+    assert "result" in scan, scan
+    tokens = server.confidence[uri]["tokens"]
+    assert tokens and server.confidence[uri]["version"] == 3
+    spans: list[tuple[int, int]] = []
+    for token in tokens:
+        start, end = token["range"]["start"], token["range"]["end"]
+        lines = [*_lsp_lines(text), ""]
+        for pos in (start, end):
+            assert pos["line"] < len(lines), token
+            # (a tokenizer may cut between the \r and \n of a CRLF)
+            assert pos["character"] <= len(lines[pos["line"]].rstrip("\n")), token
+        span = (
+            _offset(text, start["line"], start["character"]),
+            _offset(text, end["line"], end["character"]),
+        )
+        if not spans or span != spans[-1]:  # byte tokens of one character share its range
+            spans.append(span)
+    # The scanned tokens, read back from the client's text, are the client's text.
+    assert "".join(text[a:b] for a, b in spans).strip() == text.strip()

@@ -291,6 +291,7 @@ class RawServer:
         self.messages: list[dict[str, Any]] = []
         self.diagnostics: dict[str, dict[str, Any]] = {}  # the latest publish per URI
         self.null_errors: list[dict[str, Any]] = []  # error answers to messages without an id
+        self.confidence: dict[str, dict[str, Any]] = {}  # the latest tokenConfidence per URI
         self.unparsed = 0
         self._ids = itertools.count(10**9)
         self._reader = threading.Thread(target=self._read, name="fuzz-reader", daemon=True)
@@ -337,6 +338,8 @@ class RawServer:
                 self.messages.append(msg["params"])
             elif method == "textDocument/publishDiagnostics":
                 self.diagnostics[msg["params"]["uri"]] = msg["params"]
+            elif method == "caveat/tokenConfidence":
+                self.confidence[msg["params"]["uri"]] = msg["params"]
             self._cond.notify_all()
 
     def write(self, data: bytes) -> None:

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from caveat.commands.common import add_model_args, fail, load_or_fail
 from caveat.engine.types import Completion, CompletionRequest, TokenRecord
+from caveat.server.positions import split_lines
 
 # Probability bands for the terminal colours (the LSP uses calibrated span levels instead).
 _BANDS = ((0.8, "green"), (0.5, "yellow"), (0.2, "dark_orange"), (0.0, "bold red"))
@@ -61,8 +62,8 @@ def parse_location(location: str) -> tuple[Path, int, int | None]:
 
 def split_at(text: str, line: int, col: int | None) -> tuple[str, str]:
     """Prefix and suffix of `text` at 1-based line and column (column in characters)."""
-    lines = text.splitlines(keepends=True)
-    if line < 1 or line > max(len(lines), 1) + (1 if text.endswith("\n") else 0):
+    lines = split_lines(text)  # LSP's line breaks: an editor's line numbers count these only
+    if line < 1 or line > max(len(lines), 1) + (1 if text.endswith(("\n", "\r")) else 0):
         raise ValueError(f"line {line} is outside the file (it has {len(lines)} lines)")
     start = sum(len(ln) for ln in lines[: line - 1])
     current = lines[line - 1] if line - 1 < len(lines) else ""

@@ -14,6 +14,22 @@ from collections.abc import Sequence
 from lsprotocol import types
 from pygls.workspace import PositionCodec, TextDocument
 
+#: LSP's line breaks: only these three. (`str.splitlines` also breaks at U+2028, U+0085, \x0b,
+#: \x0c and more, which would put every position after them on the wrong line.)
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def split_lines(text: str) -> list[str]:
+    """`text` cut into lines by LSP's rules, each keeping its line break (like splitlines(True))."""
+    lines: list[str] = []
+    start = 0
+    for m in LINE_BREAK.finditer(text):
+        lines.append(text[start : m.end()])
+        start = m.end()
+    if start < len(text):
+        lines.append(text[start:])
+    return lines
+
 
 class PositionMap:
     """Converts offsets of one text to and from client positions (lines computed once)."""
@@ -22,7 +38,7 @@ class PositionMap:
         """Index the line starts of `text`; columns are counted with `codec`."""
         self.text = text
         self.codec = codec
-        self.lines: Sequence[str] = tuple(text.splitlines(True))
+        self.lines: Sequence[str] = tuple(split_lines(text))
         starts = [0]
         for line in self.lines:
             starts.append(starts[-1] + len(line))

@@ -9,6 +9,9 @@ ServerNotInitialized (-32002) and a notification is dropped (except `exit`); a s
 `initialize` is InvalidRequest, a second `initialized` is ignored; after `shutdown` requests are
 answered InvalidRequest (-32600); `exit` ends the process with 0 after `shutdown`, 1 otherwise.
 
+The workspace pygls creates on `initialize` is replaced by one whose documents split lines by
+LSP's rules (`caveat.server.documents`).
+
 `receive` takes one message body from the transport: JSON that does not parse, nests too deeply
 or is not a JSON-RPC object is answered with an error (id null when the id cannot be known)
 instead of an exception in the reader loop.
@@ -33,6 +36,8 @@ from pygls.exceptions import (
     JsonRpcServerNotInitialized,
 )
 from pygls.protocol import LanguageServerProtocol
+
+from caveat.server.documents import LspWorkspace
 
 logger = logging.getLogger(__name__)
 
@@ -199,6 +204,10 @@ class CaveatProtocol(LanguageServerProtocol):
             self._send_response(message.id, error=error.to_response_error())
             return
         super().handle_message(message)
+        workspace = self._workspace
+        if workspace is not None and not isinstance(workspace, LspWorkspace):
+            # pygls made it while handling initialize, just now: no document is open yet.
+            self._workspace = LspWorkspace.like(workspace)
 
     def _has_handler(self, method: str) -> bool:
         """Whether a request or notification `method` has a handler."""
