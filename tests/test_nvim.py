@@ -57,11 +57,12 @@ def joined(lines: list[str]) -> str:
     return "\n".join(lines)
 
 
-# Options init.lua's setup() picks up through vim.g.caveat: short completions, hints published too,
-# and one llama.cpp thread, which stays fast on a busy machine (all-core decoding stalls there).
+# Options init.lua's setup() picks up through vim.g.caveat: Neovim's native inline completion
+# (the default front end is ghost text), short completions, hints published too, and one
+# llama.cpp thread, which stays fast on a busy machine (all-core decoding stalls there).
 TEST_OPTIONS = (
-    "lua vim.g.caveat = { settings = { model = { threads = 1 }, completion = { maxTokens = 24 },"
-    " diagnostics = { minLevel = 'hint' } } }"
+    "lua vim.g.caveat = { inline = 'native', settings = { model = { threads = 1 },"
+    " completion = { maxTokens = 24 }, diagnostics = { minLevel = 'hint' } } }"
 )
 
 # Run before init.lua in the legacy scenario: hide the 0.11/0.12 APIs so the client takes its

@@ -11,5 +11,5 @@ end, {
   complete = function(arglead, cmdline)
     return require('caveat.commands').complete(arglead, cmdline)
   end,
-  desc = 'caveat: scan | clear [all] | toggle | status | alternatives',
+  desc = 'caveat: scan | clear [all] | toggle [buffer|filetype] | trigger | status | alternatives',
 })

@@ -11,6 +11,9 @@ local has_011 = vim.fn.has('nvim-0.11') == 1
 --- Last caveat/status notification, per client id.
 M.status = {}
 
+--- Client ids whose server answered `initialize`.
+M.initialized = {}
+
 --- The caveat client attached to a buffer (or any caveat client when bufnr is nil).
 ---@param bufnr integer|nil
 ---@return table|nil
@@ -69,7 +72,8 @@ function M.execute(client, command, arguments, bufnr, handler)
   local params = { command = command, arguments = arguments }
   return M.request(client, 'workspace/executeCommand', params, function(err, result)
     if err then
-      vim.notify(('caveat: %s failed: %s'):format(command, err.message or err), vim.log.levels.WARN)
+      local why = util.unprefixed(type(err) == 'table' and err.message or tostring(err))
+      vim.notify(('caveat: %s failed: %s'):format(command, why), vim.log.levels.WARN)
     end
     if handler then
       handler(err, result)
@@ -86,8 +90,29 @@ local function on_status(_, params, ctx)
   M.status[ctx.client_id] = params
   local opts = require('caveat').options
   if params and params.state == 'error' and opts and opts.notify_errors then
-    vim.notify('caveat: ' .. (params.message or 'model error'), vim.log.levels.ERROR)
+    vim.notify('caveat: ' .. util.unprefixed(params.message or 'model error'), vim.log.levels.ERROR)
   end
+end
+
+--- window/showMessage through Neovim's own handler, which already names the server
+--- ("LSP[caveat] ..."): drop the server's "caveat: " so the name is not said twice.
+local function on_show_message(err, params, ctx, config)
+  if type(params) == 'table' and type(params.message) == 'string' then
+    params = vim.tbl_extend('force', params, { message = util.unprefixed(params.message) })
+  end
+  return vim.lsp.handlers['window/showMessage'](err, params, ctx, config)
+end
+
+--- A server that exits with an error before it ever initialized did not start: say why.
+local function on_exit(code, _, client_id)
+  M.status[client_id] = nil
+  local opts = require('caveat').options
+  if code ~= 0 and opts and opts.cmd == nil and not M.initialized[client_id] then
+    vim.schedule(function()
+      require('caveat.interpreter').explain_exit(opts.python, code)
+    end)
+  end
+  M.initialized[client_id] = nil
 end
 
 local function on_token_confidence(_, params, ctx)
@@ -128,7 +153,12 @@ function M.lsp_config(opts)
       ['caveat/status'] = on_status,
       ['caveat/tokenConfidence'] = on_token_confidence,
       ['$/progress'] = on_progress,
+      ['window/showMessage'] = on_show_message,
     },
+    on_init = function(client)
+      M.initialized[client.id] = true
+    end,
+    on_exit = on_exit,
     on_attach = on_attach,
   }
 end
@@ -143,6 +173,12 @@ end
 --- Register the server so it starts for the configured filetypes.
 ---@param opts table resolved options
 function M.enable(opts)
+  local missing = opts.cmd == nil and require('caveat.interpreter').missing(opts.python)
+  if missing then
+    -- Starting it would only fail with "quit with exit code"; say what to fix instead.
+    vim.notify('caveat: ' .. missing .. ' (:checkhealth caveat)', vim.log.levels.ERROR)
+    return
+  end
   local cfg = M.lsp_config(opts)
   if vim.lsp.config and vim.lsp.enable then
     vim.lsp.config(M.name, cfg)

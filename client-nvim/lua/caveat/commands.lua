@@ -22,10 +22,30 @@ function M.scan()
   local uri = vim.uri_from_bufnr(bufnr)
   client_mod.execute(client, 'caveat.scanDocument', { uri }, bufnr, function(err, result)
     if not err then
-      local n = type(result) == 'table' and result.spans or 0
-      vim.notify(('caveat: %d uncertain span%s'):format(n, n == 1 and '' or 's'))
+      vim.notify(M.scan_message(client, bufnr, type(result) == 'table' and result or {}))
     end
   end)
+end
+
+--- What a finished scan says. The server publishes its diagnostics before it answers, so the
+--- buffer already shows them: count those, and name the spans the server left unpublished
+--- (below `diagnostics.minLevel`, or diagnostics turned off) separately.
+function M.scan_message(client, bufnr, result)
+  if result.cancelled then
+    -- The document changed (or a newer scan started): nothing was published, the diagnostics
+    -- already shown stay.
+    return 'caveat: scan cancelled; the diagnostics shown are unchanged'
+  end
+  local ns = vim.lsp.diagnostic.get_namespace(client.id, false)
+  local shown = #vim.diagnostic.get(bufnr, { namespace = ns })
+  local found = type(result.spans) == 'number' and result.spans or shown
+  local msg = ('caveat: %d uncertain span%s'):format(shown, shown == 1 and '' or 's')
+  if found > shown then
+    msg = msg .. (' shown (the scan found %d; the others are below diagnostics.minLevel)'):format(
+      found
+    )
+  end
+  return msg
 end
 
 --- Forget provenance and clear diagnostics for this buffer, or for every document with `all`.
@@ -39,11 +59,27 @@ function M.clear(all)
   require('caveat.decorations').clear_all()
 end
 
---- Turn completions on or off everywhere.
-function M.toggle()
+--- Turn completions on or off: everywhere (scope nil), for this 'buffer' or its 'filetype'.
+---@param scope nil|'buffer'|'filetype'
+function M.toggle(scope)
   local completion = require('caveat.completion')
-  local enabled = completion.set_enabled(not completion.enabled)
-  vim.notify('caveat: completions ' .. (enabled and 'on' or 'off'))
+  local bufnr = api.nvim_get_current_buf()
+  local enabled, where
+  if scope == 'buffer' then
+    enabled = completion.set_buffer_enabled(bufnr, vim.b[bufnr].caveat_enabled == false)
+    where = 'in this buffer'
+  elseif scope == 'filetype' then
+    local ft = vim.bo[bufnr].filetype
+    enabled = completion.set_filetype_enabled(ft, completion.filetypes[ft] == false)
+    where = 'for ' .. (ft ~= '' and ft or 'files without a filetype')
+  elseif scope == nil or scope == '' then
+    enabled = completion.set_enabled(not completion.enabled)
+    where = 'everywhere'
+  else
+    vim.notify('caveat: toggle takes buffer, filetype or nothing', vim.log.levels.ERROR)
+    return
+  end
+  vim.notify(('caveat: completions %s %s'):format(enabled and 'on' or 'off', where))
 end
 
 --- One line describing the server state, the model and the last latency.
@@ -55,7 +91,10 @@ function M.status_line()
   end
   local st = client_mod.status[client.id] or {}
   local parts = { ('caveat: %s'):format(st.state or 'starting') }
-  if st.model then
+  -- While loading, the server can only name what it was asked to load ("Gemma 3 270M
+  -- (embedded)", a file name); once loaded it names the model from its metadata. Show only the
+  -- latter, so one model is never shown under two names.
+  if st.model and st.state ~= 'loading' then
     parts[#parts + 1] = 'model ' .. st.model
   end
   if st.lastLatencyMs then
@@ -66,7 +105,7 @@ function M.status_line()
   end
   local completion = require('caveat.completion')
   parts[#parts + 1] = ('completion %s (%s)'):format(
-    completion.enabled and 'on' or 'off',
+    completion.is_enabled(0) and 'on' or 'off',
     completion.mode() or 'not attached'
   )
   if st.message then
@@ -91,6 +130,9 @@ local subcommands = {
     M.clear(arg == 'all')
   end,
   toggle = M.toggle,
+  trigger = function()
+    require('caveat.completion').trigger(0)
+  end,
   status = function()
     vim.notify(M.status_line())
   end,
@@ -112,6 +154,11 @@ end
 function M.complete(arglead, cmdline)
   if cmdline:match('^%S+%s+clear%s') then
     return { 'all' }
+  end
+  if cmdline:match('^%S+%s+toggle%s') then
+    return vim.tbl_filter(function(name)
+      return name:sub(1, #arglead) == arglead
+    end, { 'buffer', 'filetype' })
   end
   local names = vim.tbl_keys(subcommands)
   table.sort(names)

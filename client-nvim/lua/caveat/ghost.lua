@@ -120,9 +120,8 @@ function M.accept(bufnr)
   return true
 end
 
---- Insert the next word of the finished suggestion; the rest stays as ghost text.
----@return boolean true when there was a word to accept
-function M.accept_word(bufnr)
+-- Insert `cut(text)` of the finished suggestion; the rest stays as ghost text.
+local function accept_part(bufnr, cut)
   bufnr = (bufnr == nil or bufnr == 0) and api.nvim_get_current_buf() or bufnr
   local state = states[bufnr]
   if not state or not state.done or not still_valid(bufnr, state) then
@@ -132,20 +131,40 @@ function M.accept_word(bufnr)
     if states[bufnr] ~= state or not still_valid(bufnr, state) then
       return
     end
-    local word = util.first_word(state.text)
-    if word == state.text then
-      -- The last word completes the whole suggestion: report it like a full accept.
+    local part = cut(state.text)
+    if part == state.text then
+      -- The last part completes the whole suggestion: report it like a full accept.
       accept_now(bufnr, state)
       return
     end
-    state.row, state.col = insert(bufnr, state, word)
+    state.row, state.col = insert(bufnr, state, part)
     state.tick = api.nvim_buf_get_changedtick(bufnr)
-    state.text = state.text:sub(#word + 1)
-    state.tokens = {}
+    state.text = state.text:sub(#part + 1)
+    -- Keep the colours of the tokens that are still ahead, their offsets moved to the new start.
+    local consumed = util.utf16_len(part)
+    local rest = {}
+    for _, tok in ipairs(state.tokens or {}) do
+      if (tok.offset or 0) >= consumed then
+        rest[#rest + 1] = vim.tbl_extend('force', tok, { offset = tok.offset - consumed })
+      end
+    end
+    state.tokens = rest
     state.partial = true
     draw(bufnr, state)
   end)
   return true
+end
+
+--- Insert the next word of the finished suggestion; the rest stays as ghost text.
+---@return boolean true when there was a word to accept
+function M.accept_word(bufnr)
+  return accept_part(bufnr, util.first_word)
+end
+
+--- Insert the rest of the suggestion's current line with its newline; the rest stays.
+---@return boolean true when there was a line to accept
+function M.accept_line(bufnr)
+  return accept_part(bufnr, util.first_line)
 end
 
 local function on_result(bufnr, state, err, result)

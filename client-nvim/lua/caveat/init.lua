@@ -6,6 +6,9 @@ local M = {}
 --- Options in effect after setup() (nil before).
 M.options = nil
 
+--- What was wrong with the options given to setup() (each replaced by its default).
+M.problems = {}
+
 local function define_highlights()
   local links = {
     CaveatGhost = 'Comment',
@@ -24,7 +27,7 @@ end
 --- Configure caveat and register its language server for the configured filetypes.
 ---@param opts table|nil see client-nvim/README.md
 function M.setup(opts)
-  M.options = require('caveat.config').resolve(opts)
+  M.options, M.problems = require('caveat.config').resolve(opts)
   define_highlights()
   require('caveat.client').enable(M.options)
 end
@@ -47,14 +50,29 @@ function M.accept_word()
   return require('caveat.completion').accept_word(0)
 end
 
---- Hide the suggestion.
-function M.dismiss()
-  require('caveat.completion').dismiss(0)
+--- Accept the rest of the suggestion's current line; false when there is none.
+function M.accept_line()
+  return require('caveat.completion').accept_line(0)
 end
 
---- Request a suggestion at the cursor now (ghost-text mode).
+--- Hide the suggestion; false when there was none.
+function M.dismiss()
+  return require('caveat.completion').dismiss(0)
+end
+
+--- Request a suggestion at the cursor now (both front ends; also after a dismiss).
 function M.trigger()
   return require('caveat.completion').trigger(0)
+end
+
+--- Show the next candidate (previous with `count` = -1); false when nothing is shown.
+function M.next(count)
+  return require('caveat.completion').cycle(0, count or 1)
+end
+
+--- Show the previous candidate.
+function M.prev()
+  return require('caveat.completion').cycle(0, -1)
 end
 
 --- Scan the current buffer for uncertain spans.
@@ -67,9 +85,10 @@ function M.clear(all)
   require('caveat.commands').clear(all)
 end
 
---- Turn completions on or off.
-function M.toggle()
-  require('caveat.commands').toggle()
+--- Turn completions on or off: everywhere, or for the current 'buffer' or its 'filetype'.
+---@param scope nil|'buffer'|'filetype'
+function M.toggle(scope)
+  require('caveat.commands').toggle(scope)
 end
 
 --- One-line status: server state, model, latency, completion mode.

@@ -17,6 +17,20 @@ function M.utf16_to_byte(s, units)
   return math.min(byte, len)
 end
 
+--- Length of `s` in UTF-16 code units (the unit of CaveatCompletion token offsets).
+---@param s string
+---@return integer
+function M.utf16_len(s)
+  local units, byte = 0, 0
+  while byte < #s do
+    local c = s:byte(byte + 1)
+    local width = c >= 0xF0 and 4 or c >= 0xE0 and 3 or c >= 0xC0 and 2 or 1
+    units = units + (width == 4 and 2 or 1)
+    byte = byte + width
+  end
+  return units
+end
+
 --- Byte index (0-based) of a position's `character` in a line, for the client's offset encoding.
 ---@param line string
 ---@param character integer
@@ -60,6 +74,29 @@ end
 ---@return string
 function M.first_word(text)
   return text:match('^%s*[%w_]+') or text:match('^%s*[^%w_%s]+') or text
+end
+
+--- The next line of a completion, with the newline that ends it; a first line that is only
+--- whitespace (a completion that starts a new line) takes the following line along.
+---@param text string
+---@return string
+function M.first_line(text)
+  local line = text:match('^[^\n]*\n')
+  if not line then
+    return text
+  end
+  if line:match('^%s*$') then
+    local rest = text:sub(#line + 1)
+    return line .. (rest:match('^[^\n]*\n') or rest)
+  end
+  return line
+end
+
+--- A server message without its own "caveat: " prefix (the client adds one where it needs it).
+---@param message string
+---@return string
+function M.unprefixed(message)
+  return (tostring(message):gsub('^caveat:%s*', ''))
 end
 
 --- Split `text` into ({text, hl} chunks per line), colouring each token by its level.
