@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from caveat.engine import Engine, load_engine
+from caveat.engine.engine import Engine
+from caveat.engine.loader import load_engine
 
 REPO = Path(__file__).resolve().parent.parent
 

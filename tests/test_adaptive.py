@@ -7,11 +7,12 @@ import threading
 
 import pytest
 
-from caveat.engine import Engine
 from caveat.engine.decode import ADAPTIVE_LOOKAHEAD
-from caveat.engine.rerank import context_tokens, line_stop, roll_out
+from caveat.engine.engine import Engine
+from caveat.engine.rerank import context_tokens
+from caveat.engine.rollout import line_stop, roll_out
 from caveat.engine.types import CompletionRequest
-from caveat.scoring.measures import token_measures
+from caveat.records.measures import token_measures
 
 PROMPT = '''def count_vowels(s):
     """Return how many vowels the string s contains."""

@@ -6,9 +6,10 @@ import math
 
 import pytest
 
-from caveat.engine.types import Alternative, TokenRecord
-from caveat.grammars.align import OffsetMap, align_tokens
+from caveat.grammars.align import align_tokens
 from caveat.grammars.registry import get_grammar, language_for_path, supported_languages
+from caveat.records.offsets import OffsetMap
+from caveat.records.types import Alternative, TokenRecord
 from caveat.scoring.spans import agreeing_logprob, find_spans, score_units
 from caveat.scoring.types import Thresholds
 

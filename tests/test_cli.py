@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from caveat.commands.complete import parse_location, split_at
-from caveat.engine import Engine
+from caveat.engine.engine import Engine
 
 
 def caveat(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from caveat.engine import Engine
+from caveat.engine.engine import Engine
 from caveat.engine.overlap import MeasureOverlap
 from caveat.engine.types import CompletionRequest
 

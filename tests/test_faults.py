@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 
 from caveat.bench.fuzz import RawServer
-from caveat.engine.types import Completion, CompletionRequest, Timings, TokenRecord
+from caveat.engine.types import Completion, CompletionRequest, Timings
+from caveat.records.types import TokenRecord
 
 FAULT_ENV = "CAVEAT_FAULT_FILE"
 LOAD_DELAY_ENV = "CAVEAT_FAULT_LOAD_DELAY"
@@ -85,7 +86,7 @@ class FaultyEngine:
 
 def _serve_with_faulty_engine() -> int:
     """Script entry: `caveat serve` with the faulty engine in place of the real loader."""
-    import caveat.engine
+    import caveat.engine.loader
     from caveat.cli import main
 
     control = Path(os.environ[FAULT_ENV])
@@ -94,7 +95,7 @@ def _serve_with_faulty_engine() -> int:
         time.sleep(float(os.environ.get(LOAD_DELAY_ENV, "0")))
         return FaultyEngine(control)
 
-    caveat.engine.load_engine = load_engine  # type: ignore[assignment]
+    caveat.engine.loader.load_engine = load_engine  # type: ignore[assignment]
     return main(["serve"])
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from caveat.engine import Engine
+from caveat.engine.engine import Engine
 from caveat.engine.healing import heal, split_prefix
 from caveat.engine.types import CompletionRequest, HealingMode
 

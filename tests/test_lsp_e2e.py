@@ -8,6 +8,7 @@ UTF-16 from the completion text and the document.
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -192,32 +193,52 @@ async def test_accepted_spans_sit_at_utf16_ranges(client: LanguageClient) -> Non
         assert f"`{quoted}`" in hover.contents.value
 
 
-async def test_hover_lists_alternatives(client: LanguageClient) -> None:
-    """Hovering a flagged span shows the score in words and the alternatives."""
-    uri, _doc, _, diags = await flagged(client)
-    hover = await hover_at(client, uri, diags[0].range.start)
-    assert hover is not None and hover.range == diags[0].range
-    value = hover.contents.value
-    assert "The model gave this **" in value and "%**" in value
-    assert "It also considered (" in value and "1. `" in value
+async def test_diagnostic_hover_and_code_actions_give_one_answer(client: LanguageClient) -> None:
+    """For every flagged span: the hover list, the quick fixes and the diagnostic agree.
+
+    Same alternatives, same order (by the probability shown), each quick fix a valid edit of
+    the span's range; the diagnostic message quotes the list's first entry once computed.
+    """
+    uri, doc, _, diags = await flagged(client)
     outside = await hover_at(client, uri, types.Position(line=0, character=0))
     assert outside is None
-    # The hover reranked the span's alternatives; the quick fixes now offer the same ones.
-    actions = await asyncio.wait_for(
-        client.text_document_code_action_async(
-            types.CodeActionParams(
-                text_document=types.TextDocumentIdentifier(uri=uri),
-                range=diags[0].range,
-                context=types.CodeActionContext(diagnostics=[diags[0]]),
-            )
-        ),
-        WAIT,
-    )
-    assert actions
-    for action in actions:
-        new_text = action.edit.document_changes[0].edits[0].new_text
-        assert f"`{new_text.replace(chr(10), '⏎')}`" in value
-        assert action.diagnostics and action.diagnostics[0].data == diags[0].data
+    for diag in diags:
+        hover = await hover_at(client, uri, diag.range.start)
+        assert hover is not None and hover.range == diag.range
+        value = hover.contents.value
+        assert "The model gave '" in value and "%" in value
+        level = {1: "Error", 2: "Warning", 3: "Information", 4: "Hint"}[diag.severity]
+        assert f"{level}: only " in value  # the hover says why the level is what it is
+        listed = re.findall(r"^\d+\. `(.*)` — (\S+)$", value, re.M)
+        actions = await asyncio.wait_for(
+            client.text_document_code_action_async(
+                types.CodeActionParams(
+                    text_document=types.TextDocumentIdentifier(uri=uri),
+                    range=diag.range,
+                    context=types.CodeActionContext(diagnostics=[diag]),
+                )
+            ),
+            WAIT,
+        )
+        titles = [a.title for a in actions or []]
+        assert titles == [f"Replace with '{t}' (caveat, {p})" for t, p in listed]
+        shown = [float(p.rstrip("%")) for _, p in listed if p.endswith("%") and p[0].isdigit()]
+        assert shown == sorted(shown, reverse=True)
+        if not listed:
+            assert "no alternative that keeps the code valid" in value
+            assert actions is None
+        for action in actions or []:
+            edit = action.edit.document_changes[0].edits[0]
+            assert edit.range == diag.range or edit.range.end == diag.range.end
+            assert action.diagnostics and action.diagnostics[0].data == diag.data
+        # Computing the list republished the diagnostics: the message quotes its first entry.
+        current = {d.data["spanId"]: d for d in client.diagnostics[uri]}
+        message = current[diag.data["spanId"]].message
+        if listed:
+            assert message.endswith(f"it also considered '{listed[0][0]}'")
+        else:
+            assert "also considered" not in message
+    assert doc
 
 
 async def test_typing_above_shifts_and_inside_clears(client: LanguageClient) -> None:

@@ -6,7 +6,8 @@ import pytest
 from lsprotocol import types
 from pygls.workspace import PositionCodec
 
-from caveat.server.positions import PositionMap, byte_to_char, char_end, utf16_len
+from caveat.records.offsets import OffsetMap
+from caveat.server.positions import PositionMap, utf16_len
 
 TEXT = 'a = "😀世"\r\nb = 1\n\nend'
 # code points on line 0: a=0, quote=4, 😀=5, 世=6, quote=7; 😀 is 2 UTF-16 units, 4 bytes
@@ -52,9 +53,9 @@ def test_trailing_newline_has_an_empty_last_line() -> None:
 
 def test_bytes_to_chars_widen_split_characters() -> None:
     """A byte offset inside a multi-byte character belongs to that character."""
-    table = byte_to_char("a😀b")
-    assert table == [0, 1, 1, 1, 1, 2, 3]
-    assert char_end(table, 3) == 2  # ends inside 😀: the whole emoji is covered
-    assert char_end(table, 5) == 2
-    assert char_end(table, 6) == 3
+    offsets = OffsetMap("a😀b".encode())
+    assert [offsets.char(b) for b in range(7)] == [0, 1, 1, 1, 1, 2, 3]
+    assert offsets.char(3, round_up=True) == 2  # ends inside 😀: the whole emoji is covered
+    assert offsets.char(5, round_up=True) == 2
+    assert offsets.char(6, round_up=True) == 3
     assert utf16_len("a😀世") == 4

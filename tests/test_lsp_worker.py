@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from caveat.engine import ModelError
+from caveat.engine.errors import ModelError
 from caveat.server.worker import Job, JobCancelled, ModelUnavailable, ModelWorker
 
 TIMEOUT = 10.0

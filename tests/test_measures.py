@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from caveat.scoring.measures import make_work, token_measures
+from caveat.records.measures import make_work, token_measures
 
 N_VOCAB = 262_144
 

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from caveat.server.provenance import (
+from caveat.annotate.provenance import (
     MAX_OFFERS,
     Choice,
     DocumentProvenance,
@@ -29,9 +29,12 @@ def _offer(offset: int = 4, cid: str = "c1", text: str = COMPLETION) -> Offer:
         end=12,
         level="warning",
         kind="identifier",
-        probability=0.2,
         score=-1.6,
+        doubt=1.8,
+        basis="pick",
         chosen="total",
+        token=" total",
+        token_probability=0.2,
         choices=(Choice("sum", 0.3, 7, 12),),
         token_start=6,
         token_end=12,
@@ -186,14 +189,14 @@ def test_clear_and_scan() -> None:
     assert list(doc.spans()) == [] and doc.offers == []
 
 
-def test_worst_token_moves_with_its_span_and_reranked_choices_replace_it() -> None:
-    """The worst token range follows edits; replace_span swaps in reranked choices by id."""
+def test_worst_token_moves_with_its_span_and_computed_choices_replace_it() -> None:
+    """The worst token range follows edits; replace_span swaps in computed choices by id."""
     doc = _accepted()
     doc.apply_edit(0, 0, "##")
     span = next(doc.spans())
     assert (span.token_start, span.token_end) == (12, 18)
     assert doc.text[span.token_start : span.token_end] == " total"
-    better = dataclasses.replace(span, choices=(Choice("count", 0.5, 13, 18),), reranked=True)
+    better = dataclasses.replace(span, choices=(Choice("count", 0.5, 13, 18),))
     assert doc.replace_span(better)
     assert next(doc.spans()).choices == better.choices
     doc.apply_edit(14, 14, "x")

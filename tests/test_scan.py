@@ -1,5 +1,5 @@
 """`caveat scan` against the real embedded model: planted oddities are flagged, clean code
-stays mostly unhighlighted, and the JSON speaks LSP positions."""
+stays mostly unhighlighted, and the JSON gives char offsets and LSP ranges."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from caveat.annotate.provenance import Region
 from caveat.cli import main
-from caveat.commands.scan import line_starts, lsp_position, scan_spans, spans_json
-from caveat.engine import Engine
-from caveat.engine.types import TokenRecord
-from caveat.scoring import load_thresholds
-from caveat.scoring.types import Span, level_rank
+from caveat.commands.scan import scan_region, spans_json
+from caveat.engine.engine import Engine
+from caveat.scoring.calibration import load_thresholds
+from caveat.scoring.types import level_rank
 
 CLEAN = '''\
 import os
@@ -56,23 +56,20 @@ PLANTED = CLEAN.replace(
 )
 
 
-Scanned = tuple[list[Span], list[TokenRecord]]
-
-
 @pytest.fixture(scope="module")
-def planted(engine: Engine) -> Scanned:
+def planted(engine: Engine) -> Region:
     """The planted file, scanned once for the tests that read it."""
-    return scan_spans(engine, PLANTED, "python", load_thresholds(engine.info.sha256))
+    return scan_region(engine, PLANTED, "python", load_thresholds(engine.info.sha256))
 
 
 @pytest.fixture(scope="module")
-def clean(engine: Engine) -> Scanned:
+def clean(engine: Engine) -> Region:
     """The clean file, scanned once."""
-    return scan_spans(engine, CLEAN, "python", load_thresholds(engine.info.sha256))
+    return scan_region(engine, CLEAN, "python", load_thresholds(engine.info.sha256))
 
 
-def test_planted_identifier_is_flagged(planted: Scanned, clean: Scanned) -> None:
-    spans, _ = planted
+def test_planted_identifier_is_flagged(planted: Region, clean: Region) -> None:
+    spans = planted.spans
     at = PLANTED.index("giraffe_umbrella")
     hits = [s for s in spans if s.start <= at < s.end]
     assert hits, "the planted identifier got no span"
@@ -80,11 +77,11 @@ def test_planted_identifier_is_flagged(planted: Scanned, clean: Scanned) -> None
     assert hits[0].end - hits[0].start <= len("os.path.join(dirpath, giraffe_umbrella)")
     # the same place in the clean file is not flagged at all
     clean_at = CLEAN.index("name))")
-    assert not [s for s in clean[0] if s.start <= clean_at < s.end]
+    assert not [s for s in clean.spans if s.start <= clean_at < s.end]
 
 
-def test_clean_code_is_sparsely_highlighted(clean: Scanned) -> None:
-    spans, _ = clean
+def test_clean_code_is_sparsely_highlighted(clean: Region) -> None:
+    spans = clean.spans
     code_chars = sum(1 for ch in CLEAN if not ch.isspace())
     warned = sum(
         1
@@ -98,12 +95,14 @@ def test_clean_code_is_sparsely_highlighted(clean: Scanned) -> None:
 
 def test_range_limits_spans_to_lines(engine: Engine) -> None:
     th = load_thresholds(engine.info.sha256)
-    spans, records = scan_spans(engine, PLANTED, "python", th, (14, 18))
-    starts = line_starts(PLANTED)
-    assert records
-    for s in spans:
-        assert 13 <= lsp_position(PLANTED, starts, s.start)["line"] <= 17
-    assert not [s for s in spans if "giraffe" in PLANTED[s.start : s.end]]
+    region = scan_region(engine, PLANTED, "python", th, (14, 18))
+    assert region.tokens
+    lo = sum(len(line) for line in PLANTED.splitlines(True)[:13])
+    hi = lo + sum(len(line) for line in PLANTED.splitlines(True)[13:18])
+    assert all(lo <= t.start < hi for t in region.tokens)
+    for s in region.spans:
+        assert lo <= s.start < hi
+    assert not [s for s in region.spans if "giraffe" in PLANTED[s.start : s.end]]
 
 
 def test_json_output_uses_utf16_positions(
@@ -116,21 +115,27 @@ def test_json_output_uses_utf16_positions(
     out = json.loads(capsys.readouterr().out)
     [span] = [s for s in out["spans"] if "giraffe_umbrella" in s["text"]]
     # "    print(" 10 + '"😀 héllo"' = 1 + 2 (surrogate pair) + 7 + 1, then ", " = 23
-    assert span["start"]["line"] == 1
-    assert span["start"]["character"] == text.splitlines()[1].index("giraffe") + 1
-    assert span["end"]["character"] - span["start"]["character"] == len("giraffe_umbrella")
+    start, end = span["range"]["start"], span["range"]["end"]
+    assert start["line"] == 1
+    assert start["character"] == text.splitlines()[1].index("giraffe") + 1
+    assert end["character"] - start["character"] == len("giraffe_umbrella")
+    assert text[span["start"] : span["end"]] == span["text"]
     assert span["level"] in ("hint", "information", "warning")
     assert span["score"] <= 0
     assert span["doubt"] >= 1.0  # levelled spans are at most 10% false alarms
     assert span["tokens"] and all("logprob" in t for t in span["tokens"])
-    assert span["alternatives"], "the worst token should have alternatives"
-    assert all(0 < a["probability"] <= 1 for a in span["alternatives"])
+    assert "alternatives" in span  # computed (possibly none valid)
+    probabilities = [a["probability"] for a in span["alternatives"]]
+    assert all(0 < p <= 1 for p in probabilities)
+    assert probabilities == sorted(probabilities, reverse=True)
 
 
-def test_spans_json_round_trip_matches_spans(planted: Scanned) -> None:
-    spans, records = planted
-    body = spans_json(PLANTED, spans, records, with_alternatives=False)
-    assert [b["text"] for b in body] == [PLANTED[s.start : s.end] for s in spans]
-    assert all(b["alternatives"] == [] for b in body)
-    starts = line_starts(PLANTED)
-    assert [b["start"] for b in body] == [lsp_position(PLANTED, starts, s.start) for s in spans]
+def test_spans_json_round_trip_matches_spans(planted: Region) -> None:
+    body = spans_json(PLANTED, planted)
+    assert [b["text"] for b in body] == [PLANTED[s.start : s.end] for s in planted.spans]
+    assert [PLANTED[b["start"] : b["end"]] for b in body] == [b["text"] for b in body]
+    assert all("alternatives" not in b for b in body)  # not computed without --alternatives
+    lines = PLANTED.splitlines(True)
+    for b, s in zip(body, planted.spans, strict=True):
+        line = b["range"]["start"]["line"]
+        assert sum(len(x) for x in lines[:line]) + b["range"]["start"]["character"] == s.start

@@ -6,14 +6,15 @@ import dataclasses
 
 import pytest
 
-from caveat.engine.types import Completion, HealingInfo, Timings, TokenRecord
-from caveat.server.typeahead import (
+from caveat.annotate.typeahead import (
     Shown,
     ShownCompletions,
     continuation,
     records_after,
     typed_length,
 )
+from caveat.engine.types import Completion, HealingInfo, Timings
+from caveat.records.types import TokenRecord
 
 BEFORE = "def area(r):\n    return "
 AFTER = "\n\nprint(area(2))\n"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from caveat.engine import Engine
+from caveat.engine.engine import Engine
 from caveat.engine.model import open_llama
 from caveat.engine.vocab import Vocabulary
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
-from caveat.scoring.types import Level
+from caveat.records.types import Alternative
+from caveat.scoring.types import Basis, Level
 
 #: How many not-yet-accepted completions a document remembers for recognising insertions.
 MAX_OFFERS = 8
@@ -22,17 +24,41 @@ MAX_OFFERS = 8
 
 @dataclass(frozen=True)
 class Choice:
-    """A replacement the model considered: `text` replaces the chars [start, end) of the doc."""
+    """A replacement the model considered for a span: `text` replaces the chars [start, end).
+
+    The one alternative type every surface shows. `probability` is the share of the model's
+    next-token belief that went this way at the span's least sure token (equivalent candidates
+    summed); `score` is the mean log-probability of the candidate and the tokens that complete
+    it to the end of the unit (AdaDec's rerank score), used only to break ties.
+    """
 
     text: str
     probability: float
     start: int
     end: int
+    score: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form (character offsets into the document)."""
+        return {
+            "text": self.text,
+            "probability": round(self.probability, 4),
+            "score": round(self.score, 4),
+            "start": self.start,
+            "end": self.end,
+        }
 
 
 @dataclass(frozen=True)
 class TrackedSpan:
-    """An uncertain syntax unit of accepted text, at its current place in the document."""
+    """An uncertain syntax unit of accepted (or scanned) text, at its current place.
+
+    `token`, `token_probability`, `token_start`/`token_end` name the span's least sure token:
+    the probability shown for the span is that token's. `doubt` and `basis` say why the span
+    has its level (see `Span`). `candidates` are the other tokens the model weighed at that
+    token; `choices` are the whole-span replacements built from them by
+    `caveat.annotate.alternatives` (None until computed, () when none keeps the code valid).
+    """
 
     id: str
     completion_id: str
@@ -40,13 +66,38 @@ class TrackedSpan:
     end: int
     level: Level
     kind: str
-    probability: float
     score: float
+    doubt: float
+    basis: Basis
     chosen: str
-    choices: tuple[Choice, ...] = ()
-    token_start: int = -1
-    token_end: int = -1
-    reranked: bool = False
+    token: str
+    token_probability: float
+    token_start: int
+    token_end: int
+    candidates: tuple[Alternative, ...] = ()
+    choices: tuple[Choice, ...] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form (character offsets; alternatives only once computed)."""
+        out: dict[str, Any] = {
+            "start": self.start,
+            "end": self.end,
+            "text": self.chosen,
+            "kind": self.kind,
+            "level": self.level,
+            "doubt": round(self.doubt, 3),
+            "basis": self.basis,
+            "score": round(self.score, 4),
+            "token": {
+                "text": self.token,
+                "probability": round(self.token_probability, 4),
+                "start": self.token_start,
+                "end": self.token_end,
+            },
+        }
+        if self.choices is not None:
+            out["alternatives"] = [c.to_json() for c in self.choices]
+        return out
 
 
 @dataclass(frozen=True)
@@ -97,8 +148,12 @@ def map_range(start: int, end: int, a: int, b: int, n: int) -> tuple[int, int] |
 
 def shift_span(span: TrackedSpan, delta: int) -> TrackedSpan:
     """The span, its worst token and its choices moved by `delta` chars."""
-    choices = tuple(
-        dataclasses.replace(c, start=c.start + delta, end=c.end + delta) for c in span.choices
+    choices = (
+        None
+        if span.choices is None
+        else tuple(
+            dataclasses.replace(c, start=c.start + delta, end=c.end + delta) for c in span.choices
+        )
     )
     moved = span.token_start >= 0
     return dataclasses.replace(

@@ -1,64 +1,27 @@
-"""From engine records and scored spans to what the server tracks and sends.
+"""A completion or a scan turned into what a document tracks: spans and token confidences.
 
-Turns a completion (or a scan) into provenance objects with character offsets, and into the
-JSON of `caveat/complete` tokens with UTF-16 offsets. No LSP transport here, only values.
+The one span pipeline (records → scored syntax units → tracked spans with their least sure
+token), used by the language server, `caveat scan`, `caveat complete --json` and the
+benchmarks. Character offsets only; the server converts them to LSP positions.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 from collections.abc import Sequence
-from typing import Any
 
-from caveat.engine.types import TokenRecord
-from caveat.scoring.spans import token_level
+from caveat.annotate.provenance import Offer, Region, TrackedSpan, TrackedToken, shift_span
+from caveat.records.offsets import OffsetMap
+from caveat.records.types import TokenRecord
+from caveat.scoring.spans import find_spans, token_level
 from caveat.scoring.types import Span, Thresholds
-from caveat.server.positions import byte_to_char, char_end, utf16_len
-from caveat.server.provenance import (
-    Choice,
-    Offer,
-    Region,
-    TrackedSpan,
-    TrackedToken,
-    shift_span,
-)
 
-#: Alternatives offered per span (hover list and quick fixes).
-MAX_CHOICES = 5
+logger = logging.getLogger(__name__)
 
-
-def _choices(
-    span: Span,
-    record: TokenRecord | None,
-    text: str,
-    token_range: tuple[int, int] | None,
-) -> tuple[Choice, ...]:
-    """Replacements for a span: reranked ones if present, else the worst token's raw top-k.
-
-    A raw alternative replaces the worst token inside the span's text; when the token sticks
-    out of the span (a leading space), the replaced range covers both.
-    """
-    if span.alternatives:
-        return tuple(
-            Choice(a.text, a.probability, span.start, span.end)
-            for a in span.alternatives[:MAX_CHOICES]
-        )
-    if record is None or token_range is None:
-        return ()
-    tok_start, tok_end = token_range
-    start, end = min(span.start, tok_start), max(span.end, tok_end)
-    out: list[Choice] = []
-    for alt in record.top:
-        if alt.id == record.id or "\ufffd" in alt.text or alt.text == record.text:
-            continue
-        replaced = text[start:tok_start] + alt.text + text[tok_end:end]
-        if not replaced.strip() or replaced == text[start:end]:
-            continue
-        out.append(Choice(replaced, math.exp(alt.logprob), start, end))
-        if len(out) == MAX_CHOICES:
-            break
-    return tuple(out)
+#: Provenance id of a document's scan: a new scan replaces the previous one.
+SCAN_ID = "scan"
 
 
 def track(
@@ -69,31 +32,31 @@ def track(
     spans: Sequence[Span],
     thresholds: Thresholds,
     length: int,
+    *,
+    generated: bool = False,
 ) -> Region:
     """The region of `length` chars at char offset `base` of `text`, with spans and tokens.
 
     `text` is the document with the completion in place; record offsets are UTF-8 bytes from
     `base`; span offsets are chars in `text`. The result keeps absolute offsets in `text`.
+    Spans without a level are left out. `generated` as in `find_spans`.
     """
-    table = byte_to_char(text[base : base + length])
+    head = text[base : base + length].encode("utf-8")
+    offsets = OffsetMap(head)
     tokens: list[TrackedToken] = []
     ranges: list[tuple[int, int]] = []
     for record in records:
-        start = base + table[min(record.offset, len(table) - 1)]
-        end = base + char_end(table, record.end)
+        start = base + offsets.char(min(record.offset, len(head)))
+        end = base + offsets.char(min(record.end, len(head)), round_up=True)
         ranges.append((start, end))
-        tokens.append(
-            TrackedToken(
-                start, end, record.logprob, record.entropy, token_level(record, thresholds)
-            )
-        )
+        level = token_level(record, thresholds, generated=generated)
+        tokens.append(TrackedToken(start, end, record.logprob, record.entropy, level))
     tracked: list[TrackedSpan] = []
     for index, span in enumerate(spans):
-        if span.level is None:
+        if span.level is None or not 0 <= span.worst_token < len(records):
             continue
-        worst = span.worst_token if 0 <= span.worst_token < len(records) else None
-        worst_record = records[worst] if worst is not None else None
-        token_range = ranges[worst] if worst is not None else None
+        worst = records[span.worst_token]
+        tok_start, tok_end = ranges[span.worst_token]
         tracked.append(
             TrackedSpan(
                 id=f"{completion_id}.{index}",
@@ -102,16 +65,42 @@ def track(
                 end=span.end,
                 level=span.level,
                 kind=span.kind,
-                probability=span.probability,
                 score=span.score,
+                doubt=span.doubt,
+                basis=span.basis,
                 chosen=text[span.start : span.end],
-                choices=_choices(span, worst_record, text, token_range),
-                token_start=token_range[0] if token_range else -1,
-                token_end=token_range[1] if token_range else -1,
-                reranked=bool(span.alternatives),
+                token=text[tok_start:tok_end],
+                token_probability=math.exp(worst.logprob),
+                token_start=tok_start,
+                token_end=tok_end,
+                candidates=tuple(a for a in worst.top if a.id != worst.id),
             )
         )
     return Region(completion_id, base, base + length, tuple(tracked), tuple(tokens))
+
+
+def annotate(
+    completion_id: str,
+    text: str,
+    base: int,
+    records: Sequence[TokenRecord],
+    language: str | None,
+    thresholds: Thresholds,
+    length: int,
+    *,
+    generated: bool,
+) -> Region:
+    """Score `records` (bytes from char `base` of `text`) into a tracked region.
+
+    A failure to align or score leaves the region without spans (logged), never broken.
+    """
+    start_byte = len(text[:base].encode("utf-8"))
+    try:
+        spans = find_spans(text, language, records, start_byte, thresholds, generated=generated)
+    except Exception:
+        logger.exception("scoring spans failed for %s; no spans for it", completion_id)
+        spans = []
+    return track(completion_id, text, base, records, spans, thresholds, length, generated=generated)
 
 
 def offer_from_region(region: Region, completion_text: str) -> Offer:
@@ -122,19 +111,3 @@ def offer_from_region(region: Region, completion_text: str) -> Offer:
         dataclasses.replace(t, start=t.start + shift, end=t.end + shift) for t in region.tokens
     )
     return Offer(region.completion_id, region.start, completion_text, spans, tokens)
-
-
-def token_json(
-    record: TokenRecord, completion_text: str, thresholds: Thresholds | None
-) -> dict[str, Any]:
-    """One `caveat/complete` token: text, UTF-16 offset in the completion, scores, level."""
-    table = byte_to_char(completion_text)
-    start = table[min(record.offset, len(table) - 1)]
-    level = token_level(record, thresholds) if thresholds is not None else None
-    return {
-        "text": record.text,
-        "offset": utf16_len(completion_text[:start]),
-        "logprob": record.logprob,
-        "entropy": record.entropy,
-        "level": level,
-    }

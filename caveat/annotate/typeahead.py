@@ -13,7 +13,8 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
 
-from caveat.engine.types import Completion, HealingInfo, Timings, TokenRecord
+from caveat.engine.types import Completion, HealingInfo, Timings
+from caveat.records.types import TokenRecord
 
 #: Documents whose last completion is remembered (the most recently completed ones).
 MAX_DOCUMENTS = 32

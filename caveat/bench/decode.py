@@ -17,9 +17,9 @@ import llama_cpp
 import numpy as np
 
 from caveat.commands.common import add_model_args, load_or_fail
-from caveat.engine import Engine
+from caveat.engine.engine import Engine
 from caveat.engine.types import CompletionRequest
-from caveat.scoring.measures import make_work, token_measures
+from caveat.records.measures import make_work, token_measures
 
 _PROMPTS = (
     "def fibonacci(n):\n    ",

@@ -20,7 +20,7 @@ from typing import Any
 
 from caveat.bench.humaneval import Problem, load_problems, run_tests
 from caveat.commands.common import add_model_args, load_or_fail
-from caveat.engine import Engine
+from caveat.engine.engine import Engine
 from caveat.engine.types import CompletionRequest, HealingMode
 
 MODES: tuple[HealingMode, ...] = ("none", "token", "byte")

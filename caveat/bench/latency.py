@@ -138,15 +138,14 @@ def measure_costs(
     """In process: decode ratio (records vs bare loop) and ms per request in each stage."""
     from pygls.workspace import PositionCodec
 
+    from caveat.annotate.provenance import place_offer
+    from caveat.annotate.regions import annotate, offer_from_region
     from caveat.bench.decode import measure
-    from caveat.engine import load_engine
+    from caveat.engine.loader import load_engine
     from caveat.engine.types import CompletionRequest
     from caveat.scoring.calibration import load_thresholds
-    from caveat.scoring.spans import find_spans
     from caveat.server.features.diagnostics import diagnostic
     from caveat.server.positions import PositionMap
-    from caveat.server.provenance import place_offer
-    from caveat.server.tracking import offer_from_region, track
 
     engine = load_engine(args.model, n_threads=threads)
     parts: dict[str, list[float]] = {
@@ -182,12 +181,11 @@ def measure_costs(
             parts["total"].append(c.timings.total_ms)
             text, base = prefix + c.text + suffix, len(prefix)
             t = time.perf_counter()
-            spans = find_spans(
-                text, "python", c.records, len(prefix.encode()), thresholds, generated=True
+            region = annotate(
+                c.id, text, base, c.records, "python", thresholds, len(c.text), generated=True
             )
             parts["spans"].append((time.perf_counter() - t) * 1000)
             t = time.perf_counter()
-            region = track(c.id, text, base, c.records, spans, thresholds, len(c.text))
             offer = offer_from_region(region, c.text)
             parts["tracking"].append((time.perf_counter() - t) * 1000)
             t = time.perf_counter()

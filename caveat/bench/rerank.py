@@ -17,8 +17,9 @@ from typing import Any
 
 from caveat.bench.humaneval import Problem, load_problems, run_tests
 from caveat.commands.common import add_model_args, load_or_fail
-from caveat.engine import Engine
+from caveat.engine.engine import Engine
 from caveat.engine.types import CompletionRequest, DecodingMode
+from caveat.scoring.calibration import load_thresholds
 
 MODES: tuple[DecodingMode, ...] = ("greedy", "adaptive", "cautious")
 
@@ -125,12 +126,14 @@ def run(args: argparse.Namespace) -> int:
     if args.limit:
         problems = problems[: args.limit]
     engine.complete(CompletionRequest(prefix="def f():\n    ", max_tokens=4))  # warm up
+    calibrated = load_thresholds(engine.info.sha256).entropy
+    threshold = calibrated if args.threshold is None else args.threshold
     rows: list[dict[str, Any]] = []
     for i, problem in enumerate(problems):
         # Rotate the mode order so machine noise favours no mode.
         for k in range(len(modes)):
             mode: DecodingMode = modes[(i + k) % len(modes)]
-            rows.append(run_problem(engine, problem, mode, args.max_tokens, args.threshold))
+            rows.append(run_problem(engine, problem, mode, args.max_tokens, threshold))
             if args.rows:
                 with args.rows.open("a", encoding="utf-8") as fh:
                     fh.write(json.dumps(rows[-1]) + "\n")

@@ -32,8 +32,9 @@ from rich.console import Console
 from rich.table import Table
 
 from caveat.commands.common import add_model_args, load_or_fail, progress_bar
-from caveat.engine import Engine
-from caveat.engine.types import CompletionRequest, TokenRecord
+from caveat.engine.engine import Engine
+from caveat.engine.types import CompletionRequest
+from caveat.records.types import TokenRecord
 from caveat.scoring.calibration import load_thresholds
 from caveat.scoring.corpus import Problem, humaneval_problems, mutate
 from caveat.scoring.metrics import auroc, precision_at_count

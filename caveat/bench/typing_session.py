@@ -24,7 +24,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from lsprotocol.types import PositionEncodingKind
+from pygls.workspace import PositionCodec
+
 from caveat.bench.lspio import process_rss_mb, read_frame
+from caveat.server.positions import PositionMap
 
 EventKind = Literal["type", "delete", "jump"]
 # emit(kind, offset, removed, inserted, new_cursor): record one event in the session builder.
@@ -198,10 +202,8 @@ def _jump_and_back(rng: random.Random, text: str, cursor: int, emit: _Emit) -> N
 
 def lsp_position(text: str, offset: int) -> dict[str, int]:
     """The LSP position (UTF-16 columns) of char `offset` in `text`."""
-    line_start = _line_start(text, offset)
-    line = text.count("\n", 0, line_start)
-    column = len(text[line_start:offset].encode("utf-16-le")) // 2
-    return {"line": line, "character": column}
+    position = PositionMap(text, PositionCodec(PositionEncodingKind.Utf16)).position(offset)
+    return {"line": position.line, "character": position.character}
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,9 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from caveat.engine import Engine, ModelError, load_engine
+from caveat.engine.engine import Engine
+from caveat.engine.errors import ModelError
+from caveat.engine.loader import load_engine
 
 EXIT_USAGE = 2
 

@@ -6,14 +6,23 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.text import Text
 
+from caveat.annotate.alternatives import with_choices
+from caveat.annotate.provenance import TrackedSpan
+from caveat.annotate.regions import annotate, offer_from_region
 from caveat.commands.common import add_model_args, fail, load_or_fail
-from caveat.engine.types import Completion, CompletionRequest, TokenRecord
+from caveat.engine.engine import Engine
+from caveat.engine.types import Completion, CompletionRequest
+from caveat.grammars.registry import language_for_path
+from caveat.records.types import TokenRecord
+from caveat.scoring.calibration import load_thresholds
+from caveat.scoring.types import Thresholds
 from caveat.server.positions import split_lines
 
 # Probability bands for the terminal colours (the LSP uses calibrated span levels instead).
@@ -45,6 +54,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="adaptive: rerank uncertain steps (AdaDec); cautious: multi-trial sampling (CNTP)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object instead")
+    p.add_argument(
+        "--alternatives",
+        action="store_true",
+        help="with --json: compute each uncertain span's alternatives (as the editor's hover)",
+    )
     p.set_defaults(func=run)
 
 
@@ -82,8 +96,13 @@ def colour(record: TokenRecord) -> str:
     return next(style for bound, style in _BANDS if p >= bound)
 
 
-def completion_json(c: Completion, model: dict[str, Any]) -> dict[str, Any]:
-    """The `--json` object: text, stop reason, per-token records, timings, model."""
+def completion_json(
+    c: Completion, model: dict[str, Any], spans: Sequence[TrackedSpan] = ()
+) -> dict[str, Any]:
+    """The `--json` object: text, stop reason, per-token records, spans, timings, model.
+
+    `spans` are the completion's uncertain spans with offsets relative to its text.
+    """
     return {
         "id": c.id,
         "text": c.text,
@@ -111,6 +130,7 @@ def completion_json(c: Completion, model: dict[str, Any]) -> dict[str, Any]:
             }
             for r in c.records
         ],
+        "spans": [span.to_json() for span in spans],
         "timings": {
             "prefill_ms": c.timings.prefill_ms,
             "first_token_ms": c.timings.first_token_ms,
@@ -121,6 +141,29 @@ def completion_json(c: Completion, model: dict[str, Any]) -> dict[str, Any]:
         "prompt_tokens_evaluated": c.prompt_tokens_evaluated,
         "model": model,
     }
+
+
+def completion_spans(
+    engine: Engine,
+    c: Completion,
+    prefix: str,
+    suffix: str,
+    language: str | None,
+    thresholds: Thresholds,
+    alternatives: bool,
+) -> tuple[TrackedSpan, ...]:
+    """The uncertain spans of a completion placed between `prefix` and `suffix`.
+
+    Offsets are relative to the completion text, as an editor would get them on acceptance;
+    with `alternatives`, each span's list is computed as the hover computes it.
+    """
+    text = prefix + c.text + suffix
+    region = annotate(
+        c.id, text, len(prefix), c.records, language, thresholds, len(c.text), generated=True
+    )
+    if alternatives:
+        region = with_choices(engine, text, region, language)
+    return offer_from_region(region, c.text).spans
 
 
 def summary(c: Completion) -> str:
@@ -153,6 +196,7 @@ def run(args: argparse.Namespace) -> int:
     engine = load_or_fail(args)
     if isinstance(engine, int):
         return engine
+    thresholds = load_thresholds(engine.info.sha256)
     req = CompletionRequest(
         prefix=prefix,
         suffix=suffix,
@@ -163,11 +207,16 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         top_k=args.top_k,
         decoding=args.decoding,
+        entropy_threshold=thresholds.entropy,
+        language=language_for_path(str(path)),
     )
     out = Console(highlight=False, soft_wrap=True)
     if args.json:
         c = engine.complete(req)
-        json.dump(completion_json(c, engine.info.to_json()), sys.stdout, ensure_ascii=False)
+        language = language_for_path(str(path))
+        spans = completion_spans(engine, c, prefix, suffix, language, thresholds, args.alternatives)
+        body = completion_json(c, engine.info.to_json(), spans)
+        json.dump(body, sys.stdout, ensure_ascii=False)
         sys.stdout.write("\n")
         return 0
 

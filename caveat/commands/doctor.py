@@ -13,7 +13,7 @@ import llama_cpp
 
 from caveat import __version__
 from caveat.commands.common import add_model_args, fail, open_engine
-from caveat.engine import ModelError
+from caveat.engine.errors import ModelError
 from caveat.engine.model import cache_dir, default_threads
 
 _PACKAGES = ("llama-cpp-python", "numpy", "pygls", "lsprotocol", "tree-sitter", "rich")

@@ -7,23 +7,25 @@ positions (UTF-16 columns). These are the same spans the language server publish
 from __future__ import annotations
 
 import argparse
-import bisect
 import json
-import math
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from lsprotocol import types
+from pygls.workspace import PositionCodec
 from rich.console import Console
 from rich.text import Text
 
+from caveat.annotate.alternatives import with_choices
+from caveat.annotate.provenance import Region
+from caveat.annotate.regions import SCAN_ID, annotate
+from caveat.annotate.words import level_sentence, percent, quoted, token_sentence
 from caveat.commands.common import add_model_args, fail, load_or_fail
-from caveat.engine.rerank import span_alternatives
-from caveat.engine.types import TokenRecord
 from caveat.grammars.registry import language_for_path
+from caveat.records.types import TokenRecord
 from caveat.scoring.calibration import load_thresholds
-from caveat.scoring.spans import find_spans
-from caveat.scoring.types import Span, SpanAlternative, Thresholds
+from caveat.scoring.types import Thresholds
+from caveat.server.positions import LINE_BREAK, PositionMap
 
 _STYLE = {"warning": "bold red underline", "information": "yellow underline", "hint": "cyan"}
 
@@ -62,103 +64,56 @@ def parse_range(spec: str) -> tuple[int, int]:
     return lo, hi
 
 
-def line_starts(text: str) -> list[int]:
-    """Character offset where each line of `text` starts."""
-    starts = [0]
-    starts.extend(i + 1 for i, ch in enumerate(text) if ch == "\n")
-    return starts
+def line_range(text: str, lines: tuple[int, int] | None) -> tuple[int, int]:
+    """Char offsets [lo, hi) of the 1-based inclusive `lines` of `text` (all of it for None)."""
+    if lines is None:
+        return 0, len(text)
+    starts = [0, *(m.end() for m in LINE_BREAK.finditer(text))]
+    lo = starts[min(lines[0], len(starts)) - 1]
+    hi = starts[lines[1]] if lines[1] < len(starts) else len(text)
+    return lo, hi
 
 
-def lsp_position(text: str, starts: list[int], offset: int) -> dict[str, int]:
-    """0-based line and UTF-16 character of a character offset."""
-    line = bisect.bisect_right(starts, offset) - 1
-    col = len(text[starts[line] : offset].encode("utf-16-le")) // 2
-    return {"line": line, "character": col}
-
-
-def scan_spans(
+def scan_region(
     engine: Scanner,
     text: str,
     language: str | None,
     thresholds: Thresholds,
     lines: tuple[int, int] | None = None,
-) -> tuple[list[Span], list[TokenRecord]]:
-    """Spans of `text` (restricted to 1-based `lines`), with the records they index."""
-    starts = line_starts(text)
-    lo = starts[min(lines[0], len(starts)) - 1] if lines else 0
-    hi = starts[lines[1]] if lines and lines[1] < len(starts) else len(text)
+) -> Region:
+    """The scanned region of `text` (restricted to 1-based `lines`) with its uncertain spans."""
+    lo, hi = line_range(text, lines)
     # Everything before the range is context; nothing after it is needed.
     lo_byte = len(text[:lo].encode("utf-8"))
-    keep = engine.scan(text[:hi], start_byte=lo_byte)
-    spans = find_spans(text, language, keep, 0, thresholds)
-    return spans, keep
+    records = engine.scan(text[:hi], start_byte=lo_byte)
+    return annotate(SCAN_ID, text, 0, records, language, thresholds, len(text), generated=False)
 
 
-def alternatives(text: str, span: Span, records: list[TokenRecord]) -> tuple[SpanAlternative, ...]:
-    """The span with its worst token replaced by each of that step's other top tokens.
-
-    In a name, literal or operator the rest of the unit belonged to the replaced token's
-    continuation, so it is dropped (`giraffe` with `gir` -> `name` reads `name`, not
-    `nameaffe`); the server's reranker completes alternatives properly, this is the cheap view.
-    """
-    worst = records[span.worst_token]
-    data = text.encode("utf-8")
-    span_bytes = data[len(text[: span.start].encode()) : len(text[: span.end].encode())]
-    span_start = len(text[: span.start].encode())
-    rel = worst.offset - span_start
-    out: list[SpanAlternative] = []
-    for alt in worst.top:
-        if alt.id == worst.id:
-            continue
-        atomic = span.kind in ("identifier", "literal", "operator")
-        tail = b"" if atomic else span_bytes[rel + len(worst.bytes) :]
-        if rel >= 0:
-            new = span_bytes[:rel] + alt.bytes + tail
-        else:  # the token starts before the span (leading blank): keep the span's tail
-            new = alt.bytes.lstrip() + (b"" if atomic else span_bytes[worst.end - span_start :])
-        new_text = new.decode("utf-8", errors="replace").strip()
-        if new_text and new_text != text[span.start : span.end]:
-            out.append(SpanAlternative(new_text, math.exp(alt.logprob), alt.logprob))
-    return tuple(out)
-
-
-def spans_json(
-    text: str, spans: list[Span], records: list[TokenRecord], with_alternatives: bool
-) -> list[dict[str, Any]]:
-    """The JSON form of spans: LSP positions, score, level, tokens, alternatives."""
-    starts = line_starts(text)
+def spans_json(text: str, region: Region) -> list[dict[str, Any]]:
+    """The JSON form of a scan's spans: char offsets, LSP range (UTF-16), the span's answer."""
+    positions = PositionMap(text, PositionCodec(types.PositionEncodingKind.Utf16))
     out = []
-    for span in spans:
-        alts = (
-            (span.alternatives or alternatives(text, span, records))
-            if with_alternatives
-            else span.alternatives
-        )
-        out.append(
+    for span in region.spans:
+        body = span.to_json()
+        body["range"] = {
+            "start": _position_json(positions.position(span.start)),
+            "end": _position_json(positions.position(span.end)),
+        }
+        body["tokens"] = [
             {
-                "start": lsp_position(text, starts, span.start),
-                "end": lsp_position(text, starts, span.end),
-                "text": text[span.start : span.end],
-                "kind": span.kind,
-                "score": round(span.score, 4),
-                "probability": round(span.probability, 4),
-                "doubt": round(span.doubt, 3),
-                "level": span.level,
-                "tokens": [
-                    {
-                        "text": records[i].text,
-                        "logprob": round(records[i].logprob, 4),
-                        "entropy": round(records[i].entropy, 4),
-                    }
-                    for i in span.token_indices
-                ],
-                "alternatives": [
-                    {"text": a.text, "probability": round(a.probability, 4), "score": a.score}
-                    for a in alts
-                ],
+                "text": text[t.start : t.end],
+                "logprob": round(t.logprob, 4),
+                "entropy": round(t.entropy, 4),
             }
-        )
+            for t in region.tokens
+            if span.start <= t.start < span.end or t.start <= span.start < t.end
+        ]
+        out.append(body)
     return out
+
+
+def _position_json(position: types.Position) -> dict[str, int]:
+    return {"line": position.line, "character": position.character}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -173,47 +128,39 @@ def run(args: argparse.Namespace) -> int:
         return engine
     language = args.language or language_for_path(str(args.file))
     thresholds = load_thresholds(engine.info.sha256)
-    spans, records = scan_spans(engine, text, language, thresholds, lines)
-    if args.alternatives:  # reranked: each alternative completed to the end of its unit
-        spans = [
-            replace(s, alternatives=span_alternatives(engine, text, s, records, language=language))
-            for s in spans
-        ]
+    region = scan_region(engine, text, language, thresholds, lines)
+    if args.alternatives:  # the alternatives every surface shows: valid, whole-unit, ranked
+        region = with_choices(engine, text, region, language)
     if args.json:
-        body = spans_json(text, spans, records, args.alternatives)
+        body = spans_json(text, region)
         print(json.dumps({"file": str(args.file), "language": language, "spans": body}))
         return 0
-    _print_highlighted(text, spans, records, lines, args.alternatives)
+    _print_highlighted(text, region, lines)
     return 0
 
 
-def _print_highlighted(
-    text: str,
-    spans: list[Span],
-    records: list[TokenRecord],
-    lines: tuple[int, int] | None,
-    with_alternatives: bool,
-) -> None:
+def _print_highlighted(text: str, region: Region, lines: tuple[int, int] | None) -> None:
     out = Console(highlight=False)
     styled = Text(text)
-    for span in spans:
-        styled.stylize(_STYLE[span.level or "hint"], span.start, span.end)
+    for span in region.spans:
+        styled.stylize(_STYLE[span.level], span.start, span.end)
     all_lines = styled.split("\n", allow_blank=True)
     lo, hi = lines or (1, len(all_lines))
     width = len(str(hi))
     for n in range(lo, min(hi, len(all_lines)) + 1):
         out.print(Text(f"{n:>{width}} │ ", style="dim") + all_lines[n - 1])
-    starts = line_starts(text)
+    positions = PositionMap(text, PositionCodec(types.PositionEncodingKind.Utf32))
     out.print()
-    for span in spans:
-        pos = lsp_position(text, starts, span.start)
-        alts = (span.alternatives or alternatives(text, span, records)) if with_alternatives else ()
-        extra = "  (expected: " + ", ".join(f"{a.text} {a.probability:.0%}" for a in alts[:3])
+    for span in region.spans:
+        pos = positions.position(span.start)
+        alts = span.choices or ()
+        extra = "  (expected: " + ", ".join(f"{a.text} {percent(a.probability)}" for a in alts[:3])
         extra = extra + ")" if alts else ""
         out.print(
-            Text(f"{pos['line'] + 1}:{pos['character'] + 1} ", style="dim")
-            + Text(f"{span.level:<11}", style=_STYLE[span.level or "hint"])
-            + Text(f" {span.kind:<10} {span.probability:6.1%}  {text[span.start : span.end]!r}")
+            Text(f"{pos.line + 1}:{pos.character + 1} ", style="dim")
+            + Text(f"{span.level:<11}", style=_STYLE[span.level])
+            + Text(f" {span.kind:<10} {quoted(span.chosen)}: {token_sentence(span)}")
+            + Text(f" ({level_sentence(span)})", style="dim")
             + Text(extra, style="dim")
         )
-    out.print(Text(f"{len(spans)} uncertain span(s)", style="bold"))
+    out.print(Text(f"{len(region.spans)} uncertain span(s)", style="bold"))

@@ -27,19 +27,21 @@ from caveat.engine.errors import EngineCancelled
 from caveat.engine.healing import HealResult
 from caveat.engine.overlap import MeasureOverlap
 from caveat.engine.records import make_record
-from caveat.engine.rerank import Rollout, line_stop, roll_out
+from caveat.engine.rollout import Rollout, line_stop, roll_out
 from caveat.engine.runtime import ContextFullError, Runtime
 from caveat.engine.stops import StopRules
 from caveat.engine.textutil import utf8_complete_length
-from caveat.engine.types import CompletionRequest, StopReason, Timings, TokenRecord
+from caveat.engine.types import CompletionRequest, StopReason, Timings
 from caveat.engine.vocab import Vocabulary
-from caveat.scoring.calibration import load_thresholds
-from caveat.scoring.measures import TokenMeasures, token_measures
+from caveat.records.measures import TokenMeasures, log_partition, token_measures
+from caveat.records.types import TokenRecord
 
 OnToken = Callable[[TokenRecord], None]
 
 # AdaDec: k candidates, L lookahead tokens (both the paper's defaults). Candidates far less
 # likely than the top one rarely win and each costs L evaluations, so they are skipped.
+#: AdaDec's H* when a request names none (the builtin `Thresholds.entropy`, in nats).
+DEFAULT_ENTROPY_THRESHOLD = 1.0
 ADAPTIVE_K = 3
 ADAPTIVE_LOOKAHEAD = 5
 ADAPTIVE_MIN_RATIO = 0.1
@@ -114,7 +116,6 @@ class DecodeLoop:
         suffix: bytes,
         scope: bool,
         healed: HealResult,
-        model_sha256: str | None = None,
         overlap: MeasureOverlap | None = None,
     ) -> None:
         self.vocab = engine_vocab
@@ -140,7 +141,11 @@ class DecodeLoop:
         self.rng = np.random.default_rng(req.seed)
         self.threshold = math.inf
         if req.decoding != "greedy":
-            self.threshold = _entropy_threshold(req, model_sha256)
+            self.threshold = (
+                DEFAULT_ENTROPY_THRESHOLD
+                if req.entropy_threshold is None
+                else req.entropy_threshold
+            )
 
     def run(
         self, *, cancel: threading.Event | None, on_token: OnToken | None, t0: float
@@ -329,7 +334,7 @@ class DecodeLoop:
         """CNTP: sample trials to the next punctuation; keep the lowest-perplexity one."""
         n = min(CAUTIOUS_MAX_TRIALS, 1 + math.ceil(m.entropy / max(self.threshold, 1e-6)))
         x = logits.astype(np.float64)
-        log_z = float(x.max()) + math.log(float(np.exp(x - x.max()).sum()))
+        log_z = log_partition(x)
         context = (*self.prompt, *self.ids)
         best: Rollout | None = None
         for _ in range(n):
@@ -413,10 +418,3 @@ def _punct_stop(text: bytes, starts: Sequence[int]) -> int | None:
     if at is None:
         return None
     return next((s for s in starts if s > at), len(text))
-
-
-def _entropy_threshold(req: CompletionRequest, sha: str | None) -> float:
-    """The request's threshold, else the model's calibrated AdaDec threshold H*."""
-    if req.entropy_threshold is not None:
-        return req.entropy_threshold
-    return load_thresholds(sha).entropy

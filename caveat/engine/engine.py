@@ -21,9 +21,10 @@ from caveat.engine.overlap import MeasureOverlap
 from caveat.engine.prompt import plan_prompt, uses_spm
 from caveat.engine.runtime import EngineStats, Runtime
 from caveat.engine.scan import scan_tokens
-from caveat.engine.types import Completion, CompletionRequest, HealingInfo, TokenRecord
+from caveat.engine.types import Completion, CompletionRequest, HealingInfo
 from caveat.engine.vocab import Vocabulary
-from caveat.scoring.measures import make_work
+from caveat.records.measures import log_partition, make_work
+from caveat.records.types import TokenRecord
 
 OnToken = Callable[[TokenRecord], None]
 
@@ -57,8 +58,7 @@ class RuntimeLM:
             return hit.astype(np.float64)
         self._runtime.sync(context)
         logits = self._runtime.logits().astype(np.float64)
-        m = logits.max()
-        out: npt.NDArray[np.float64] = logits - (m + np.log(np.exp(logits - m).sum()))
+        out: npt.NDArray[np.float64] = logits - log_partition(logits)
         self._memo.put(key, out.astype(np.float32))
         return out
 
@@ -141,7 +141,6 @@ class Engine:
             suffix=req.suffix.encode("utf-8")[:512],
             scope=mode == "prefix",
             healed=healed,
-            model_sha256=self.info.sha256,
             overlap=self._overlap,
         )
         result = loop.run(cancel=cancel, on_token=on_token, t0=t0)

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import numpy.typing as npt
 
-from caveat.scoring.measures import TokenMeasures, make_work, token_measures
+from caveat.records.measures import TokenMeasures, make_work, token_measures
 
 
 class MeasureOverlap:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from caveat.engine.types import Alternative, TokenRecord
 from caveat.engine.vocab import Vocabulary
-from caveat.scoring.measures import TokenMeasures
+from caveat.records.measures import TokenMeasures
+from caveat.records.types import Alternative, TokenRecord
 
 
 def make_record(m: TokenMeasures, vocab: Vocabulary, offset: int) -> TokenRecord:

@@ -16,9 +16,9 @@ import numpy.typing as npt
 from caveat.engine.errors import EngineCancelled
 from caveat.engine.records import make_record
 from caveat.engine.runtime import Runtime
-from caveat.engine.types import TokenRecord
 from caveat.engine.vocab import Vocabulary
-from caveat.scoring.measures import token_measures
+from caveat.records.measures import token_measures
+from caveat.records.types import TokenRecord
 
 SCAN_CHUNK = 64
 

@@ -1,13 +1,15 @@
-"""Core value types shared by the engine, scoring, grammars and the server.
+"""Value types of the engine: requests, completions, healing and timings.
 
 All are frozen dataclasses: a completion is a snapshot that moves forward through the pipeline
-and is never mutated on the way.
+and is never mutated on the way. Token records are `caveat.records.types`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal
+
+from caveat.records.types import TokenRecord
 
 HealingMode = Literal["byte", "token", "none"]
 PromptMode = Literal["fim", "prefix"]
@@ -22,48 +24,6 @@ StopReason = Literal[
     "cancelled",
     "context_full",
 ]
-
-
-@dataclass(frozen=True)
-class Alternative:
-    """One candidate next token with its log-probability under the full distribution."""
-
-    id: int
-    bytes: bytes
-    logprob: float
-
-    @property
-    def text(self) -> str:
-        """The token's bytes decoded leniently (a lone UTF-8 fragment shows as U+FFFD)."""
-        return self.bytes.decode("utf-8", errors="replace")
-
-
-@dataclass(frozen=True)
-class TokenRecord:
-    """One generated (or teacher-forced) token and the exact uncertainty of its step.
-
-    `offset` is the byte offset of the token's first byte in the completion text (or, for a
-    scan, in the scanned document's UTF-8). `entropy` is in nats over the full vocabulary;
-    `margin` is log p(top1) - log p(top2); `top` is sorted best first.
-    """
-
-    id: int
-    bytes: bytes
-    offset: int
-    logprob: float
-    entropy: float
-    margin: float
-    top: tuple[Alternative, ...]
-
-    @property
-    def text(self) -> str:
-        """The token's bytes decoded leniently."""
-        return self.bytes.decode("utf-8", errors="replace")
-
-    @property
-    def end(self) -> int:
-        """Byte offset one past the token's last byte."""
-        return self.offset + len(self.bytes)
 
 
 @dataclass(frozen=True)
@@ -110,7 +70,8 @@ class CompletionRequest:
     # greedy: argmax (or sampling with temperature); adaptive: AdaDec pause-then-rerank at
     # steps whose entropy reaches the threshold; cautious: CNTP multi-trial sampling there.
     decoding: DecodingMode = "greedy"
-    # Entropy threshold (nats) for adaptive/cautious; None = the model's calibrated one.
+    # Entropy threshold (nats) for adaptive/cautious: the model's calibrated AdaDec H*
+    # (`Thresholds.entropy`, which callers load); None = DEFAULT_ENTROPY_THRESHOLD.
     entropy_threshold: float | None = None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -36,6 +37,18 @@ class TokenMeasures:
     margin: float
     top_ids: tuple[int, ...]
     top_logprobs: tuple[float, ...]
+
+
+def log_partition(logits: npt.NDArray[np.floating[Any]]) -> float:
+    """log sum exp of one row of logits (or log-masses), in float64; -inf for an all -inf row.
+
+    The one log-partition of caveat: a log-probability is `logits[i] - log_partition(logits)`.
+    """
+    x = np.asarray(logits, dtype=np.float64)
+    m = float(x.max())
+    if m == -math.inf:
+        return m
+    return m + math.log(float(np.exp(x - m).sum()))
 
 
 def make_work(n_vocab: int) -> FloatArray:

@@ -18,9 +18,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from caveat.engine.types import TokenRecord
-from caveat.grammars.align import OffsetMap, Unit, align_tokens
-from caveat.scoring.types import Level, Span, Thresholds, level_rank
+from caveat.grammars.align import Unit, align_tokens
+from caveat.records.offsets import OffsetMap
+from caveat.records.types import TokenRecord
+from caveat.scoring.types import Basis, Level, Span, Thresholds, level_rank
 
 # Relevance of a token by the kind of unit it belongs to: names, values and operators carry the
 # meaning; statement and line units mostly collect keywords and glue.
@@ -73,9 +74,21 @@ def token_relevance(token: bytes, kind: str) -> float:
     return base
 
 
-def token_level(record: TokenRecord, thresholds: Thresholds) -> Level | None:
-    """Level of a single token from its equivalence-adjusted log-probability."""
-    return thresholds.level_for(agreeing_logprob(record))
+def token_level(
+    record: TokenRecord, thresholds: Thresholds, *, generated: bool = False
+) -> Level | None:
+    """Level of a single token, graded as a one-token span would be.
+
+    Its equivalence-adjusted log-probability on the unit cut-offs, and for the model's own
+    output (`generated`) also on the pick cut-offs, the more severe of the two counting.
+    """
+    level = thresholds.level_for(agreeing_logprob(record))
+    pick = _pick_logprob(record) if generated else None
+    if pick is not None:
+        picked = thresholds.pick_level_for(pick)
+        if level_rank(picked) > level_rank(level):
+            level = picked
+    return level
 
 
 def score_units(
@@ -172,10 +185,13 @@ def _span(
     # Pick cut-offs grade what the model wrote; scanned text is graded by its span score alone
     # (a scanned token that happens to be the top-1 is not a choice anyone made).
     pick = _pick_logprob(records[worst]) if generated else None
+    basis: Basis = "unit"
     if pick is not None:
         picked = thresholds.pick_level_for(pick)
         if level_rank(picked) > level_rank(level):
             level = picked
+        if thresholds.doubt(0.0, pick) > thresholds.doubt(score):
+            basis = "pick"
     return Span(
         start=offsets.char(unit.start),
         end=offsets.char(unit.end, round_up=True),
@@ -186,21 +202,28 @@ def _span(
         token_indices=tuple(i for i, _ in toks),
         worst_token=worst,
         doubt=thresholds.doubt(score, pick),
+        basis=basis,
     )
 
 
 def _merge(a: Span, b: Span) -> Span:
-    """One span covering two overlapping ones; the worse one names the kind and score."""
-    worse = a if a.score <= b.score else b
+    """One span covering two overlapping ones.
+
+    The more doubtful one gives the score, level basis and least sure token; the kind is the
+    larger unit's, since the merged span covers it (a statement is not an identifier).
+    """
+    worse = a if a.doubt >= b.doubt else b
+    larger = a if a.end - a.start >= b.end - b.start else b
     level = a.level if level_rank(a.level) >= level_rank(b.level) else b.level
     return Span(
         start=min(a.start, b.start),
         end=max(a.end, b.end),
-        kind=worse.kind,
+        kind=larger.kind,
         score=worse.score,
         probability=worse.probability,
         level=level,
         token_indices=tuple(sorted(set(a.token_indices) | set(b.token_indices))),
         worst_token=worse.worst_token,
         doubt=max(a.doubt, b.doubt),
+        basis=worse.basis,
     )

@@ -1,4 +1,4 @@
-"""Value types of the scoring layer: uncertain spans, their alternatives, calibrated thresholds.
+"""Value types of the scoring layer: uncertain spans and calibrated thresholds.
 
 Frozen dataclasses, like the engine's types: a span is computed once from a completion snapshot
 and travels unchanged to the server, which converts its character offsets to LSP positions.
@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 Level = Literal["hint", "information", "warning"]
+#: Which calibrated scale gave a span its level: the unit score (how surprising the text is),
+#: or, for the model's own output, its pick (how unsure the model was of what it chose).
+Basis = Literal["unit", "pick"]
 
 #: Levels from least to most severe; index order is used for "at least this level" filters.
 LEVELS: tuple[Level, ...] = ("hint", "information", "warning")
@@ -30,15 +33,6 @@ def level_rank(level: Level | None) -> int:
 
 
 @dataclass(frozen=True)
-class SpanAlternative:
-    """A replacement the model considered for a span (filled by the reranker, on demand)."""
-
-    text: str
-    probability: float
-    score: float
-
-
-@dataclass(frozen=True)
 class Span:
     """A syntax unit of the document whose tokens the model was unsure about.
 
@@ -47,7 +41,8 @@ class Span:
     the span was computed from; `worst_token` is the index of its most uncertain token.
     `doubt` puts every span on one calibrated scale: -log10 of the share of correct code that
     looks at least this unsure (reference units for scanned text, the model's correct picks for
-    generated text), so 1 = 10% (hint), 1.3 = 5% (information), 1.7 = 2% (warning).
+    generated text), so 1 = 10% (hint), 1.3 = 5% (information), 1.7 = 2% (warning); `basis`
+    names the scale that gave the larger doubt, and so the level.
     """
 
     start: int
@@ -58,8 +53,8 @@ class Span:
     level: Level | None
     token_indices: tuple[int, ...]
     worst_token: int
-    alternatives: tuple[SpanAlternative, ...] = ()
     doubt: float = 0.0
+    basis: Basis = "unit"
 
 
 @dataclass(frozen=True)

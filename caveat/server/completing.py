@@ -3,7 +3,7 @@
 Shared by `textDocument/inlineCompletion`, `textDocument/completion` and `caveat/complete`.
 The handler side runs on the event loop; `_Job` runs on the model worker thread. A request
 whose keystrokes typed the beginning of the completion shown last gets its rest at once
-(`caveat.server.typeahead`), without debounce or model.
+(`caveat.annotate.typeahead`), without debounce or model.
 """
 
 from __future__ import annotations
@@ -21,13 +21,14 @@ from typing import Any
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-from caveat.engine import Engine
-from caveat.engine.types import Completion, CompletionRequest, Timings, TokenRecord
-from caveat.scoring.spans import find_spans
+from caveat.annotate.regions import annotate, offer_from_region
+from caveat.annotate.typeahead import Shown, continuation
+from caveat.engine.engine import Engine
+from caveat.engine.types import Completion, CompletionRequest, Timings
+from caveat.records.types import TokenRecord
+from caveat.scoring.spans import token_level
 from caveat.server.positions import utf16_len
 from caveat.server.server import CaveatServer, CompletionEntry
-from caveat.server.tracking import offer_from_region, token_json, track
-from caveat.server.typeahead import Shown, continuation
 from caveat.server.worker import Job, JobCancelled, ModelUnavailable
 
 logger = logging.getLogger(__name__)
@@ -133,11 +134,20 @@ class Streamer:
 
 
 def _token(record: TokenRecord, text: str, server: CaveatServer) -> dict[str, Any]:
-    """Token JSON against the text known so far (offsets only need the text before it)."""
+    """One `caveat/complete` token: text, UTF-16 offset in the completion, scores, level.
+
+    Offsets only need the completion text before the token, so a streamed token is placed
+    against the text known so far.
+    """
     head = text.encode("utf-8")[: record.offset].decode("utf-8", errors="ignore")
-    out = token_json(record, head + record.text, server.thresholds)
-    out["offset"] = utf16_len(head)
-    return out
+    thresholds = server.thresholds
+    return {
+        "text": record.text,
+        "offset": utf16_len(head),
+        "logprob": record.logprob,
+        "entropy": record.entropy,
+        "level": token_level(record, thresholds, generated=True) if thresholds else None,
+    }
 
 
 def snapshot(server: CaveatServer, uri: str, position: types.Position) -> Snapshot:
@@ -166,6 +176,7 @@ def _run_job(
         healing=settings.healing,
         temperature=settings.temperature,
         decoding=settings.decoding,
+        entropy_threshold=server.thresholds.entropy if server.thresholds else None,
     )
 
     def run(engine: Engine, cancel: threading.Event) -> tuple[Completion, CompletionEntry]:
@@ -182,21 +193,20 @@ def _run_job(
 
 
 def _offer(server: CaveatServer, snap: Snapshot, cid: str, completion: Completion) -> Any:
-    """Score the completion as if inserted; failures leave it without spans, not broken."""
+    """Score the completion as if inserted, as an offer waiting for acceptance."""
     thresholds = server.thresholds
     if thresholds is None:
         return None
     text = snap.text[: snap.offset] + completion.text + snap.text[snap.offset :]
-    start_byte = len(snap.text[: snap.offset].encode("utf-8"))
-    try:
-        spans = find_spans(
-            text, snap.language, completion.records, start_byte, thresholds, generated=True
-        )
-    except Exception:
-        logger.exception("find_spans failed for %s; no diagnostics for it", cid)
-        spans = []
-    region = track(
-        cid, text, snap.offset, completion.records, spans, thresholds, len(completion.text)
+    region = annotate(
+        cid,
+        text,
+        snap.offset,
+        completion.records,
+        snap.language,
+        thresholds,
+        len(completion.text),
+        generated=True,
     )
     return offer_from_region(region, completion.text)
 

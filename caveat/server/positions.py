@@ -94,33 +94,3 @@ def well_formed(text: str) -> str:
 def utf16_len(text: str) -> int:
     """Length of `text` in UTF-16 code units (LSP's default column unit)."""
     return len(text.encode("utf-16-le")) // 2
-
-
-def byte_to_char(text: str) -> list[int]:
-    """For each UTF-8 byte offset 0..len(bytes) of `text`, the index of the char it falls in.
-
-    A byte inside a multi-byte character maps to that character's index, so a token that starts
-    or ends mid-character (byte-fallback tokenizers) widens to whole characters.
-    """
-    out: list[int] = []
-    for index, char in enumerate(text):
-        out.extend([index] * len(char.encode("utf-8")))
-    out.append(len(text))
-    return out
-
-
-def char_end(table: list[int], byte_end: int) -> int:
-    """The char offset just past the char containing byte `byte_end - 1`."""
-    if byte_end <= 0:
-        return 0
-    byte_end = min(byte_end, len(table) - 1)
-    return table[byte_end - 1] + 1
-
-
-def percent(probability: float) -> str:
-    """A probability in words for the UI: whole percents, finer below 1%."""
-    if probability >= 0.01:
-        return f"{probability:.0%}"
-    if probability >= 0.001:
-        return f"{probability:.1%}"
-    return "<0.1%"

@@ -18,7 +18,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
-from caveat.engine import Engine
+from caveat.engine.engine import Engine
 
 logger = logging.getLogger(__name__)
 

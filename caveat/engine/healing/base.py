@@ -16,7 +16,8 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from caveat.engine.types import HealingInfo, TokenRecord
+from caveat.engine.types import HealingInfo
+from caveat.records.types import TokenRecord
 
 # A fragment longer than this is never healed as a whole: covers only reach back one token or
 # two in practice, and every extra byte costs a split point (a forward pass) in `byte` mode.

@@ -15,8 +15,9 @@ import numpy as np
 from caveat.engine.healing.base import HealResult, NextTokenLM, Tokenizer
 from caveat.engine.healing.byte_table import table_for
 from caveat.engine.healing.covers import Cover, CoverSearch, FloatArray, LMCache
-from caveat.engine.types import Alternative, HealingInfo, TokenRecord
-from caveat.scoring.measures import token_measures
+from caveat.engine.types import HealingInfo
+from caveat.records.measures import log_partition, token_measures
+from caveat.records.types import Alternative, TokenRecord
 
 # Per-byte greedy decoding stops after this many bytes past the cursor even if several covers
 # are still alive; the most probable one is kept (only reached on long multi-token ties).
@@ -27,18 +28,11 @@ def _text(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def _logsumexp(values: FloatArray) -> float:
-    m = float(np.max(values))
-    if m == -math.inf:
-        return m
-    return m + math.log(float(np.exp(values - m).sum()))
-
-
 def _choice_record(
     ids: Sequence[int], tails: Sequence[bytes], logps: FloatArray, chosen: int, top_k: int
 ) -> TokenRecord:
     """Record of one choice among candidates (covers or constrained tokens) by their log-mass."""
-    lp = logps - _logsumexp(logps)
+    lp = logps - log_partition(logps)
     p = np.exp(lp)
     order = np.argsort(-lp, kind="stable")
     entropy = float(-(p[p > 0] * lp[p > 0]).sum())

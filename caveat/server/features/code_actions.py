@@ -1,10 +1,16 @@
-"""`textDocument/codeAction` on a flagged span: one quick fix per alternative."""
+"""`textDocument/codeAction` on a flagged span: one quick fix per alternative, in list order.
+
+The same list the hover shows and the diagnostic message quotes (`caveat.server.choices`);
+a span with no valid alternative gets no quick fix.
+"""
 
 from __future__ import annotations
 
 from lsprotocol import types
 
-from caveat.server.positions import PositionMap, percent
+from caveat.annotate.words import percent
+from caveat.server.choices import ensure_choices
+from caveat.server.positions import PositionMap
 from caveat.server.server import CaveatServer
 
 
@@ -24,7 +30,7 @@ def register(server: CaveatServer) -> None:
         types.TEXT_DOCUMENT_CODE_ACTION,
         types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]),
     )
-    def code_action(
+    async def code_action(
         ls: CaveatServer, params: types.CodeActionParams
     ) -> list[types.CodeAction] | None:
         uri = params.text_document.uri
@@ -36,13 +42,17 @@ def register(server: CaveatServer) -> None:
         positions = PositionMap.of(doc)
         start = positions.offset(params.range.start)
         end = positions.offset(params.range.end)
+        version = doc.version
         actions: list[types.CodeAction] = []
-        for span in prov.spans_at(start, end):
+        for tracked in prov.spans_at(start, end):
+            span = await ensure_choices(ls, doc, tracked)
+            if doc.version != version:
+                return None  # the text moved while computing: these edits would be stale
             related = [d for d in params.context.diagnostics if _span_id(d) == span.id]
-            for choice in span.choices:
+            for choice in span.choices or ():
                 edit = types.TextDocumentEdit(
                     text_document=types.OptionalVersionedTextDocumentIdentifier(
-                        uri=uri, version=doc.version
+                        uri=uri, version=version
                     ),
                     edits=[
                         types.TextEdit(
@@ -50,7 +60,7 @@ def register(server: CaveatServer) -> None:
                         )
                     ],
                 )
-                shown = choice.text.replace("\n", "⏎")
+                shown = choice.text.strip().replace("\n", "⏎")
                 actions.append(
                     types.CodeAction(
                         title=f"Replace with '{shown}' (caveat, {percent(choice.probability)})",

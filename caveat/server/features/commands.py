@@ -9,22 +9,19 @@ from typing import Any
 
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
-from caveat.engine import Engine, EngineCancelled
-from caveat.scoring.spans import find_spans
+from caveat.annotate.provenance import Region
+from caveat.annotate.regions import SCAN_ID, annotate
+from caveat.engine.engine import Engine
+from caveat.engine.errors import EngineCancelled
 from caveat.server.completing import REQUEST_FAILED
 from caveat.server.features.diagnostics import publish
 from caveat.server.jsonish import plain
 from caveat.server.positions import well_formed
 from caveat.server.progress import WorkDone
-from caveat.server.provenance import Region
 from caveat.server.server import CaveatServer
-from caveat.server.tracking import track
 from caveat.server.worker import Job, JobCancelled, ModelUnavailable
 
 logger = logging.getLogger(__name__)
-
-#: Provenance id of a document's scan: a new scan replaces the previous one.
-SCAN_ID = "scan"
 
 
 def _uri_argument(args: tuple[Any, ...], command: str) -> str:
@@ -65,8 +62,7 @@ def _scan_job(server: CaveatServer, uri: str, progress: WorkDone) -> tuple[Job[R
         thresholds = server.thresholds
         if thresholds is None:
             raise ModelUnavailable("no thresholds for the model")
-        spans = find_spans(text, language, records, 0, thresholds)
-        return track(SCAN_ID, text, 0, records, spans, thresholds, len(text))
+        return annotate(SCAN_ID, text, 0, records, language, thresholds, len(text), generated=False)
 
     return Job(run, key=uri, kind="scan"), version
 
@@ -100,12 +96,14 @@ async def scan_document(server: CaveatServer, args: tuple[Any, ...]) -> dict[str
 def clear(server: CaveatServer, args: tuple[Any, ...]) -> dict[str, Any]:
     """Forget provenance and clear diagnostics of one document, or of all."""
     uris = list(server.documents) if not args else [_uri_argument(args, "caveat.clear")]
+    cleared = 0
     for uri in uris:
         prov = server.documents.get(uri)
-        if prov is not None:
+        if prov is not None:  # a URI never opened (or never annotated) has nothing to clear
             prov.clear()
             publish(server, uri)
-    return {"cleared": len(uris)}
+            cleared += 1
+    return {"cleared": cleared}
 
 
 def register(server: CaveatServer) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from lsprotocol import types
 
-from caveat.engine import Engine
+from caveat.engine.engine import Engine
 from caveat.server.progress import WorkDone
 from caveat.server.server import CaveatServer
 from caveat.server.settings import Settings, parse_settings
@@ -53,7 +53,7 @@ def _load_function(server: CaveatServer, progress: WorkDone) -> Any:
     model = server.settings.model
 
     def load() -> Engine:
-        from caveat.engine import load_engine
+        from caveat.engine.loader import load_engine
         from caveat.scoring.calibration import load_thresholds
 
         engine = load_engine(

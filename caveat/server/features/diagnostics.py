@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from lsprotocol import types
 from pygls.workspace import PositionCodec
 
+from caveat.annotate.provenance import DocumentProvenance, TrackedSpan
+from caveat.annotate.words import diagnostic_message
 from caveat.scoring.types import level_rank
-from caveat.server.positions import PositionMap, percent
-from caveat.server.provenance import DocumentProvenance, TrackedSpan
+from caveat.server.positions import PositionMap
 from caveat.server.server import CaveatServer
 
 logger = logging.getLogger(__name__)
@@ -28,19 +29,11 @@ SEVERITY = {
 }
 
 
-def _message(span: TrackedSpan) -> str:
-    """The diagnostic text: how sure the model was, and whether it had other ideas."""
-    text = f"caveat: the model gave this {percent(span.probability)}"
-    if span.choices:
-        text += f"; it also considered '{span.choices[0].text}'"
-    return text
-
-
 def diagnostic(span: TrackedSpan, positions: PositionMap) -> types.Diagnostic:
     """The LSP diagnostic of one tracked span."""
     return types.Diagnostic(
         range=positions.range(span.start, span.end),
-        message=_message(span),
+        message=diagnostic_message(span),
         severity=SEVERITY[span.level],
         code="uncertain",
         source="caveat",

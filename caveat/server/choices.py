@@ -1,0 +1,59 @@
+"""A tracked span's alternatives, computed once on the model worker and kept in the provenance.
+
+Hover and code actions ask for them; when they arrive the diagnostics are republished, so the
+diagnostic message, the hover list and the quick fixes show one list in one order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import threading
+
+from pygls.workspace import TextDocument
+
+from caveat.annotate.alternatives import span_choices
+from caveat.annotate.provenance import Choice, TrackedSpan
+from caveat.engine.engine import Engine
+from caveat.server.features.diagnostics import publish
+from caveat.server.positions import well_formed
+from caveat.server.server import CaveatServer
+from caveat.server.worker import Job
+
+logger = logging.getLogger(__name__)
+
+#: Seconds a request waits for the alternatives before answering without them.
+CHOICES_WAIT = 5.0
+
+
+async def ensure_choices(server: CaveatServer, doc: TextDocument, span: TrackedSpan) -> TrackedSpan:
+    """The span with its alternatives (computed on first request, then kept).
+
+    When the model is not ready, or computing fails or takes longer than CHOICES_WAIT, the span
+    comes back unchanged (`choices` None) and the next request tries again.
+    """
+    if span.choices is not None or server.worker.state != "ready":
+        return span
+    text, version, language = well_formed(doc.source), doc.version, doc.language_id
+
+    def run(engine: Engine, cancel: threading.Event) -> tuple[Choice, ...]:
+        return span_choices(engine, text, span, language, cancel)
+
+    job = server.worker.submit(Job(run, key=doc.uri, kind="rerank"))
+    try:
+        choices = await asyncio.wait_for(asyncio.wrap_future(job.future), CHOICES_WAIT)
+    except asyncio.CancelledError:
+        job.cancel.set()
+        raise
+    except Exception as exc:  # slow or failed: the request answers without alternatives
+        job.cancel.set()
+        logger.info("alternatives for %s unavailable (%s)", span.id, exc)
+        return span
+    updated = dataclasses.replace(span, choices=choices)
+    prov = server.documents.get(doc.uri)
+    current = server.workspace.text_documents.get(doc.uri)
+    fresh = current is not None and current.version == version
+    if prov is not None and fresh and prov.replace_span(updated):
+        publish(server, doc.uri)
+    return updated
