@@ -40,7 +40,8 @@ async def ensure_choices(server: CaveatServer, doc: TextDocument, span: TrackedS
     def run(engine: Engine, cancel: threading.Event) -> tuple[Choice, ...]:
         return span_choices(engine, text, span, language, cancel)
 
-    job = server.worker.submit(Job(run, key=doc.uri, kind="rerank"))
+    # No supersession: a hover and a code action may ask for two spans of one document at once.
+    job = server.worker.submit(Job(run, key=doc.uri, kind="rerank"), supersede=False)
     try:
         choices = await asyncio.wait_for(asyncio.wrap_future(job.future), CHOICES_WAIT)
     except asyncio.CancelledError:
