@@ -121,3 +121,22 @@ def test_request_nested_past_the_limit_is_answered_by_id(raw: RawServer) -> None
     reply = raw.wait(["deep"], WAIT)
     assert _code(reply['"deep"']) == -32600
     assert raw.close() == 0
+
+
+def test_a_client_that_never_answers_configuration_does_not_hang_the_server() -> None:
+    """No answer to workspace/configuration (nor progress create): initializationOptions hold.
+
+    The model path of the initializationOptions is the one the load then fails on, so the
+    fallback really happened, after a timeout the log names.
+    """
+    silent = frozenset({"workspace/configuration", "window/workDoneProgress/create"})
+    srv = RawServer(MISSING, unanswered=silent)
+    try:
+        status = srv.start(timeout=WAIT)
+        assert status["state"] == "error", status
+        assert MISSING["model"]["path"] in status["message"]
+        assert "using initializationOptions and defaults" in srv.stderr_text()
+        assert srv.close() == 0
+    finally:
+        if srv.alive:
+            srv.proc.kill()

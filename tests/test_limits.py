@@ -7,14 +7,18 @@ missing file, so nothing loads.
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from caveat.bench.fuzz import RawServer, encode
 from caveat.commands import serve
 from caveat.server import transport
+from caveat.server.settings import settings_schema
 
 MISSING = {"model": {"path": "/nonexistent/caveat-limits.gguf", "threads": 1}}
 HOVER = {"textDocument": {"uri": "file:///x.py"}, "position": {"line": 0, "character": 0}}
@@ -88,3 +92,66 @@ def test_a_message_at_the_limit_is_accepted(raw: RawServer) -> None:
 def test_the_cli_default_is_the_transport_limit() -> None:
     """`serve --max-message-size` defaults to the reader's limit (64 MiB)."""
     assert serve.MAX_MESSAGE_BYTES == transport.MAX_MESSAGE_BYTES == 64 * 1024 * 1024
+
+
+def _warnings(srv: RawServer) -> str:
+    return "\n".join(m["message"] for m in srv.messages)
+
+
+def test_settings_beyond_the_machine_are_capped_and_nan_refused() -> None:
+    """contextLength above the training context, threads above the cores: capped, logged.
+
+    The real embedded model (trained on 32768 tokens) loads; the process keeps a few threads,
+    not 256. temperature NaN is refused by name.
+    """
+    settings = {
+        "model": {"contextLength": 1_048_576, "threads": 256},
+        "completion": {"temperature": float("nan"), "maxTokens": 4},
+    }
+    srv = RawServer(settings)
+    try:
+        assert srv.start()["state"] == "ready", srv.statuses
+        log = srv.stderr_text()
+        assert "contextLength 1048576 is more than the 32768 tokens" in log
+        assert f"threads 256 is more than the {os.cpu_count()} CPU cores" in log
+        threads = Path(f"/proc/{srv.proc.pid}/status").read_text().split("Threads:")[1]
+        assert int(threads.split()[0]) < 40
+        assert "completion.temperature = nan: expected a finite number" in _warnings(srv)
+        assert srv.close() == 0
+    finally:
+        if srv.alive:
+            srv.proc.kill()
+
+
+def test_a_huge_model_path_is_not_echoed_whole(raw: RawServer) -> None:
+    """A 100 KB model path: the error and the settings warning stay short."""
+    path = "/nonexistent/" + "p" * 100_000 + ".gguf"
+    raw.settings = {"model": {"path": path}, "completion": {"healing": "h" * 100_000}}
+    raw.send("workspace/didChangeConfiguration", {"settings": None}, request=False)
+    raw.call("textDocument/hover", HOVER, WAIT)
+    with raw._cond:
+        raw._cond.wait_for(lambda: len(raw.statuses) >= 4, WAIT)
+    assert raw.statuses[-1]["state"] == "error", raw.statuses
+    assert all(len(s.get("message", "")) < 1000 for s in raw.statuses)
+    assert all(len(m["message"]) < 1000 for m in raw.messages), [
+        len(m["message"]) for m in raw.messages
+    ]
+
+
+def test_clear_counts_only_documents_it_cleared(raw: RawServer) -> None:
+    """caveat.clear on a URI never opened clears nothing, and says so."""
+    clear = {"command": "caveat.clear", "arguments": ["file:///never/opened.py"]}
+    assert raw.call("workspace/executeCommand", clear, WAIT)["result"] == {"cleared": 0}
+
+
+def test_protocol_doc_lists_the_decoding_modes_the_server_accepts(repo: Path) -> None:
+    """docs/PROTOCOL.md and the settings agree on completion.decoding."""
+    row = next(
+        line
+        for line in (repo / "docs" / "PROTOCOL.md").read_text(encoding="utf-8").splitlines()
+        if line.startswith("| `completion.decoding`")
+    )
+    documented = row.split("|")[2]
+    info = next(s for s in settings_schema() if s.key == "completion.decoding")
+    assert info.choices is not None
+    assert sorted(re.findall(r'"(\w+)"', documented)) == sorted(info.choices)

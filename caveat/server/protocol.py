@@ -19,8 +19,10 @@ instead of an exception in the reader loop.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import uuid
 from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import partial
@@ -43,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 #: Deepest JSON nesting a message may have (LSP messages nest a dozen levels at most).
 MAX_JSON_DEPTH = 128
+#: Seconds the client has to answer a request of the server (configuration, progress tokens).
+CLIENT_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -212,6 +216,40 @@ class CaveatProtocol(LanguageServerProtocol):
     def _has_handler(self, method: str) -> bool:
         """Whether a request or notification `method` has a handler."""
         return method in self.fm.builtin_features or method in self.fm.features
+
+    # --- requests to the client ----------------------------------------------------------------
+
+    def send_request(
+        self,
+        method: str,
+        params: Any | None = None,
+        callback: Any = None,
+        msg_id: Any = None,
+    ) -> Future[Any]:
+        """Send a request to the client; without an answer in CLIENT_TIMEOUT s it fails.
+
+        A client that never answers `workspace/configuration` used to keep the model from ever
+        loading; now the caller's fallback runs instead, and the log says why.
+        """
+        msg_id = msg_id if msg_id is not None else str(uuid.uuid4())
+        future = super().send_request(method, params, callback, msg_id)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return future
+        loop.call_later(CLIENT_TIMEOUT, self._expire, msg_id, method, future)
+        return future
+
+    def _expire(self, msg_id: Any, method: str, future: Future[Any]) -> None:
+        """Fail a request the client has not answered (a late answer is then ignored)."""
+        if future.done():
+            return
+        self._request_futures.pop(msg_id, None)
+        self._result_types.pop(msg_id, None)
+        logger.warning(
+            "the client did not answer %s in %.0f s; going on without", method, CLIENT_TIMEOUT
+        )
+        future.set_exception(TimeoutError(f"no answer to {method} in {CLIENT_TIMEOUT:.0f} s"))
 
     # --- cancellation --------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ against :func:`settings_schema` and invalid client values fall back to the defau
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, cast
@@ -171,6 +172,8 @@ def _check_leaf(value: Any, default: Any, meta: Mapping[str, Any]) -> str | None
         return "expected an integer"
     if kind == "number" and (isinstance(value, bool) or not isinstance(value, (int, float))):
         return "expected a number"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "expected a finite number"
     if kind == "string" and not isinstance(value, str):
         return "expected a string"
     choices = meta["choices"]
@@ -184,6 +187,12 @@ def _check_leaf(value: Any, default: Any, meta: Mapping[str, Any]) -> str | None
     return None
 
 
+def _brief(value: Any, limit: int = 80, *, quote: bool = True) -> str:
+    """A value for a message: its repr (or str), cut in the middle when long."""
+    text = repr(value) if quote else str(value)
+    return text if len(text) <= limit else f"{text[: limit - 20]}…{text[-15:]}"
+
+
 G = TypeVar("G")
 
 
@@ -194,11 +203,11 @@ def _merge_group(group: G, raw: Mapping[str, Any], prefix: str, problems: list[s
     for key, value in raw.items():
         leaf = by_key.get(key)
         if leaf is None:
-            problems.append(f"unknown setting {prefix}.{key}")
+            problems.append(f"unknown setting {prefix}.{_brief(key, quote=False)}")
             continue
         why = _check_leaf(value, getattr(group, leaf.name), leaf.metadata)
         if why is not None:
-            problems.append(f"{prefix}.{key} = {value!r}: {why}; using the default")
+            problems.append(f"{prefix}.{key} = {_brief(value)}: {why}; using the default")
             continue
         changes[leaf.name] = float(value) if isinstance(getattr(group, leaf.name), float) else value
     return cast(G, dataclasses.replace(cast(Any, group), **changes))
@@ -226,7 +235,7 @@ def parse_settings(raw: Any, base: Settings | None = None) -> tuple[Settings, li
             continue
         name = groups.get(key)
         if name is None:
-            problems.append(f"unknown setting group {key!r}")
+            problems.append(f"unknown setting group {_brief(key)}")
             continue
         if not isinstance(value, Mapping):
             problems.append(f"setting group {key!r} must be an object; using the defaults")

@@ -42,10 +42,35 @@ async def pull_configuration(server: CaveatServer) -> Any:
         result = await server.workspace_configuration_async(
             types.ConfigurationParams(items=[types.ConfigurationItem(section="caveat")])
         )
-    except Exception as exc:
-        logger.warning("workspace/configuration failed: %s", exc)
+    except Exception as exc:  # an error answer, or none in time (protocol.CLIENT_TIMEOUT)
+        logger.warning(
+            "workspace/configuration failed (%s); using initializationOptions and defaults", exc
+        )
         return None
     return result[0] if result else None
+
+
+def _shorten(text: str, limit: int = 400) -> str:
+    """`text` cut in the middle when longer than `limit` (a 100 KB path is not a message)."""
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit * 3 // 4]} … {text[-limit // 4 :]}"
+
+
+def _trained_context(path: str | None) -> int:
+    """The context length the model was trained with, from its metadata (0 when unknown).
+
+    Read with a vocabulary-only open (no weights, no KV cache): a fraction of a second.
+    """
+    from caveat.engine.model import open_llama, resolve_model_path
+
+    llm = open_llama(resolve_model_path(path), n_ctx=256, n_threads=1, vocab_only=True)
+    try:
+        meta: dict[str, str] = dict(llm.metadata)
+    finally:
+        llm.close()
+    value = meta.get(f"{meta.get('general.architecture', '')}.context_length", "0")
+    return int(value) if value.isdigit() else 0
 
 
 def _load_function(server: CaveatServer, progress: WorkDone) -> Any:
@@ -53,15 +78,43 @@ def _load_function(server: CaveatServer, progress: WorkDone) -> Any:
     model = server.settings.model
 
     def load() -> Engine:
+        from caveat.engine.errors import ModelError
         from caveat.engine.loader import load_engine
         from caveat.scoring.calibration import load_thresholds
 
-        engine = load_engine(
-            model.path or None,
-            n_ctx=model.context_length,
-            n_threads=model.threads,
-            progress=progress.report,
-        )
+        n_ctx, threads = model.context_length, model.threads
+        trained = _trained_context(model.path or None)
+        if trained and n_ctx > trained:
+            logger.warning(
+                "model.contextLength %d is more than the %d tokens the model was trained on;"
+                " using %d",
+                n_ctx,
+                trained,
+                trained,
+            )
+            n_ctx = trained
+        cores = os.cpu_count() or 1
+        if threads > cores:
+            logger.warning(
+                "model.threads %d is more than the %d CPU cores; using %d", threads, cores, cores
+            )
+            threads = cores
+        try:
+            engine = load_engine(
+                model.path or None,
+                n_ctx=n_ctx,
+                n_threads=threads,
+                progress=progress.report,
+            )
+        except ModelError as exc:
+            if n_ctx <= Settings().model.context_length:
+                raise
+            # The file opened above (vocabulary only): the context is what llama.cpp refused.
+            raise ModelError(
+                f"llama.cpp could not set up a context of {n_ctx} tokens, most likely for lack of"
+                " memory for its KV cache: lower `caveat.model.contextLength` (default"
+                f" {Settings().model.context_length}). ({_shorten(str(exc.__cause__ or exc))})"
+            ) from exc
         server.thresholds = load_thresholds(engine.info.sha256)
         server.model_name = engine.info.name
         return engine
@@ -85,6 +138,7 @@ async def load_model(server: CaveatServer) -> None:
 def _on_state(server: CaveatServer, state: ModelState, error: str | None) -> None:
     """Event loop: announce a model state change."""
     if state == "error":
+        error = _shorten(error or "")
         server.show(f"caveat: the model could not be loaded. {error}", types.MessageType.Error)
         server.send_status("error", error)
     elif state in ("loading", "ready"):
