@@ -156,9 +156,11 @@ def check_diagnostics(section: dict[str, Any], start: int, end: int) -> int:
         assert text[first:last].strip(), diag
         hover = diag["hover"]
         assert hover and hover["kind"] == "markdown", diag
-        assert re.search(rf"\*\*{PERCENT}\*\*", hover["value"]), hover
-        # The hover names the text under the diagnostic: the range points at the flagged unit.
-        chosen = re.search(r"\(\w+, [^:]+: (`{1,2})(.*?)\1\)", hover["value"])
+        # The probability of the span's least sure token ("The model gave 'x' 23%").
+        assert re.search(rf"^The model gave '.+?' {PERCENT}", hover["value"], re.M), hover
+        # The hover names the text under the diagnostic ("**caveat** · identifier `x`"): the
+        # range points at the flagged unit.
+        chosen = re.search(r"^\*\*caveat\*\* · [^`\n]+ (`{1,2})(.*?)\1$", hover["value"], re.M)
         assert chosen, hover
         assert chosen[2] == text[first:last].decode().replace("\n", "⏎"), (chosen[2], diag)
         listed = [shown for _, shown in hover_choices(hover["value"])]
