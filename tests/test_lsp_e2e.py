@@ -222,6 +222,8 @@ async def test_diagnostic_hover_and_code_actions_give_one_answer(client: Languag
         )
         titles = [a.title for a in actions or []]
         assert titles == [f"Replace with '{t}' (caveat, {p})" for t, p in listed]
+        edits = [a.edit.document_changes[0].edits[0].new_text for a in actions or []]
+        assert [e.replace("\n", "⏎") for e in edits] == [t for t, _ in listed]
         shown = [float(p.rstrip("%")) for _, p in listed if p.endswith("%") and p[0].isdigit()]
         assert shown == sorted(shown, reverse=True)
         if not listed:
@@ -229,7 +231,7 @@ async def test_diagnostic_hover_and_code_actions_give_one_answer(client: Languag
             assert actions is None
         for action in actions or []:
             edit = action.edit.document_changes[0].edits[0]
-            assert edit.range == diag.range or edit.range.end == diag.range.end
+            assert edit.range == diag.range
             assert action.diagnostics and action.diagnostics[0].data == diag.data
         # Computing the list republished the diagnostics: the message quotes its first entry.
         current = {d.data["spanId"]: d for d in client.diagnostics[uri]}

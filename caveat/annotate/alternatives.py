@@ -39,8 +39,9 @@ def normalize_code(text: str) -> str:
 def replacement(text: str, span: TrackedSpan, rollout: Rollout) -> tuple[str, int] | None:
     """The whole-span text a rollout gives and where it starts, or None if it is no candidate.
 
-    The span's text before its least sure token is kept; a token that starts before the span
-    (a leading blank) widens the replaced range to the token's start.
+    The span's text before its least sure token is kept. A token that starts before the span
+    with blanks (` dict` for the span `dict`) has them dropped, so the replaced range is the
+    span's own; one that reaches into other code before the span widens the range to it.
     """
     if not rollout.ended:
         return None  # did not close its unit within the lookahead
@@ -48,9 +49,14 @@ def replacement(text: str, span: TrackedSpan, rollout: Rollout) -> tuple[str, in
         tail = rollout.text.decode("utf-8")
     except UnicodeDecodeError:
         return None  # a rollout cut inside a character
-    start = min(span.start, span.token_start)
+    start = span.start
+    if span.token_start >= span.start:
+        new = text[span.start : span.token_start] + tail
+    elif text[span.token_start : span.start].strip():
+        start, new = span.token_start, tail
+    else:
+        new = tail.lstrip()
     original = text[start : span.end]
-    new = text[start : span.token_start] + tail
     if not original[-1:].isspace():
         new = new.rstrip()
     if "\n" in new and "\n" not in original:

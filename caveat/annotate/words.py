@@ -56,5 +56,5 @@ def diagnostic_message(span: TrackedSpan) -> str:
     """The one-line diagnostic: token and probability, level reason, first alternative."""
     text = f"caveat: {token_sentence(span)} ({level_sentence(span)})"
     if span.choices:
-        text += f"; it also considered {quoted(span.choices[0].text.strip())}"
+        text += f"; it also considered {quoted(span.choices[0].text)}"
     return text

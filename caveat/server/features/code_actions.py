@@ -60,7 +60,7 @@ def register(server: CaveatServer) -> None:
                         )
                     ],
                 )
-                shown = choice.text.strip().replace("\n", "⏎")
+                shown = choice.text.replace("\n", "⏎")
                 actions.append(
                     types.CodeAction(
                         title=f"Replace with '{shown}' (caveat, {percent(choice.probability)})",

@@ -42,7 +42,7 @@ def hover_markdown(span: TrackedSpan) -> str:
             "",
         ]
         lines += [
-            f"{i}. {_code(c.text.strip())} — {percent(c.probability)}"
+            f"{i}. {_code(c.text)} — {percent(c.probability)}"
             for i, c in enumerate(span.choices, 1)
         ]
     elif span.choices is None:
