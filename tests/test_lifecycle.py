@@ -6,6 +6,7 @@ model path names a missing file, so `initialized` fails its load at once (and sa
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -136,6 +137,42 @@ def test_a_client_that_never_answers_configuration_does_not_hang_the_server() ->
         assert status["state"] == "error", status
         assert MISSING["model"]["path"] in status["message"]
         assert "using initializationOptions and defaults" in srv.stderr_text()
+        assert srv.close() == 0
+    finally:
+        if srv.alive:
+            srv.proc.kill()
+
+
+def test_cancel_reaches_a_running_scan() -> None:
+    """$/cancelRequest on caveat.scanDocument stops the scan itself (issue #22, item 4).
+
+    pygls cancelled only the request's outer future: the answer said -32800 while the scan of
+    a large file kept the model thread busy, so a completion elsewhere waited for minutes.
+    """
+    settings = {
+        "model": {"threads": 1, "contextLength": 2048},
+        "completion": {"maxTokens": 4, "debounceMs": 0},
+    }
+    srv = RawServer(settings)
+    try:
+        assert srv.start()["state"] == "ready", srv.statuses
+        big = "".join(f"def f{i}(x):\n    return x * {i} + {i % 7}\n\n" for i in range(3000))
+        docs = {"file:///big.py": big, "file:///small.py": "def add(a, b):\n    return "}
+        for uri, text in docs.items():
+            item = {"uri": uri, "languageId": "python", "version": 1, "text": text}
+            srv.send("textDocument/didOpen", {"textDocument": item}, request=False)
+        scan = {"command": "caveat.scanDocument", "arguments": ["file:///big.py"]}
+        rid = srv.send("workspace/executeCommand", scan)
+        time.sleep(3)  # the scan is running on the model thread
+        srv.send("$/cancelRequest", {"id": rid}, request=False)
+        assert _code(srv.wait([rid], WAIT)[str(rid)]) == -32800
+        t0 = time.monotonic()
+        position = {"line": 1, "character": 11}
+        reply = srv.call(
+            "caveat/complete", {"textDocument": {"uri": "file:///small.py"}, "position": position}
+        )
+        assert "result" in reply, reply
+        assert time.monotonic() - t0 < 20  # not behind the rest of a 100 KB scan
         assert srv.close() == 0
     finally:
         if srv.alive:
