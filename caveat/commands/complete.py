@@ -14,9 +14,11 @@ from rich.console import Console
 from rich.text import Text
 
 from caveat.annotate.alternatives import with_choices
+from caveat.annotate.context_sources import file_chunks, read_source
 from caveat.annotate.provenance import TrackedSpan
 from caveat.annotate.regions import annotate, offer_from_region
 from caveat.commands.common import add_model_args, fail, load_or_fail
+from caveat.engine.context import ContextChunk, RepoContext, select_chunks, words
 from caveat.engine.engine import Engine
 from caveat.engine.types import Completion, CompletionRequest
 from caveat.grammars.registry import language_for_path
@@ -52,6 +54,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         choices=("greedy", "adaptive", "cautious"),
         default="greedy",
         help="adaptive: rerank uncertain steps (AdaDec); cautious: multi-trial sampling (CNTP)",
+    )
+    p.add_argument(
+        "--context",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="FILE",
+        help="other files the model sees before this one (repository context)",
+    )
+    p.add_argument(
+        "--context-tokens", type=int, default=1024, help="most prompt tokens the context takes"
     )
     p.add_argument("--json", action="store_true", help="print one JSON object instead")
     p.add_argument(
@@ -97,11 +110,15 @@ def colour(record: TokenRecord) -> str:
 
 
 def completion_json(
-    c: Completion, model: dict[str, Any], spans: Sequence[TrackedSpan] = ()
+    c: Completion,
+    model: dict[str, Any],
+    spans: Sequence[TrackedSpan] = (),
+    context: RepoContext | None = None,
 ) -> dict[str, Any]:
     """The `--json` object: text, stop reason, per-token records, spans, timings, model.
 
-    `spans` are the completion's uncertain spans with offsets relative to its text.
+    `spans` are the completion's uncertain spans with offsets relative to its text; `context`
+    the chunks of other files the prompt held.
     """
     return {
         "id": c.id,
@@ -139,6 +156,7 @@ def completion_json(
         },
         "prompt_tokens": c.prompt_tokens,
         "prompt_tokens_evaluated": c.prompt_tokens_evaluated,
+        "context": [chunk.to_json() for chunk in context.chunks] if context else [],
         "model": model,
     }
 
@@ -164,6 +182,35 @@ def completion_spans(
     if alternatives:
         region = with_choices(engine, text, region, language)
     return offer_from_region(region, c.text).spans
+
+
+def cli_context(
+    engine: Engine, path: Path, prefix: str, suffix: str, files: Sequence[str], budget: int
+) -> RepoContext | None:
+    """The chunks of `files` chosen for a completion of `path` (None without files).
+
+    Huge, binary and unreadable files are skipped with a warning.
+    """
+    if not files:
+        return None
+    wanted = words(prefix[: prefix.rfind("\n") + 1] + suffix)
+    first: list[ContextChunk] = []
+    rest: list[ContextChunk] = []
+    for name in files:
+        text = read_source(Path(name))
+        if text is None:
+            continue
+        a, b = file_chunks(Path(name).as_posix(), text, language_for_path(name), wanted)
+        first += a
+        rest += b
+    chunks = select_chunks(
+        first + rest,
+        cursor_text=prefix[-16_000:] + suffix[:16_000],
+        budget=budget,
+        count=lambda s: len(engine.vocab.encode(s.encode("utf-8"))),
+        language=language_for_path(str(path)),
+    )
+    return RepoContext(path.name, chunks) if chunks else None
 
 
 def summary(c: Completion) -> str:
@@ -209,13 +256,14 @@ def run(args: argparse.Namespace) -> int:
         decoding=args.decoding,
         entropy_threshold=thresholds.entropy,
         language=language_for_path(str(path)),
+        context=cli_context(engine, path, prefix, suffix, args.context, args.context_tokens),
     )
     out = Console(highlight=False, soft_wrap=True)
     if args.json:
         c = engine.complete(req)
         language = language_for_path(str(path))
         spans = completion_spans(engine, c, prefix, suffix, language, thresholds, args.alternatives)
-        body = completion_json(c, engine.info.to_json(), spans)
+        body = completion_json(c, engine.info.to_json(), spans, req.context)
         json.dump(body, sys.stdout, ensure_ascii=False)
         sys.stdout.write("\n")
         return 0

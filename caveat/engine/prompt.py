@@ -1,14 +1,16 @@
 """Prompt construction: FIM templates from the model's special tokens, or prefix-only.
 
 The typing point is kept at the end of the prompt wherever the model allows it (prefix-only, or
-SPM order), so that a keystroke only appends tokens and the KV cache is reused.
+SPM order), so that a keystroke only appends tokens and the KV cache is reused. Repository
+context (`caveat.engine.context`) goes first, before the template, for the same reason.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from caveat.engine.context import RepoContext, context_text
 from caveat.engine.healing import Tokenizer, split_prefix
 from caveat.engine.model import FimTokens
 from caveat.engine.types import CompletionRequest, PromptMode
@@ -72,14 +74,17 @@ def build_prompt(
     add_bos: bool,
     fim: FimTokens | None,
     spm: bool = False,
+    context: Sequence[int] = (),
 ) -> tuple[tuple[int, ...], PromptMode]:
     """Lay out the tokens that precede the healed fragment.
 
     With `fim` (a model that has FIM tokens and a request that has a suffix): PSM
     `<PRE> body <SUF> suffix <MID>`, or SPM `<PRE> <SUF> suffix <MID> body`. Without: prefix-only
-    `BOS body`. The fragment (healed or not) always follows the returned tokens.
+    `BOS body`. The fragment (healed or not) always follows the returned tokens. `context`
+    (repository context tokens) goes right after BOS, before everything that changes.
     """
     start: list[int] = [bos] if add_bos and bos >= 0 else []
+    start.extend(context)
     if fim is not None and fim.available:
         if spm:
             return (*start, fim.pre, fim.suf, *suffix_tokens, fim.mid, *body), "fim"
@@ -99,7 +104,14 @@ def plan_prompt(
 ) -> PromptPlan:
     """Budget the text to the context window, split off the fragment, lay out the template."""
     use_fim = fim.available
-    budget_chars = max(256, (n_ctx - req.max_tokens - 16) * _CHARS_PER_TOKEN)
+    context = context_tokens(
+        req.context,
+        tok,
+        fim if use_fim else None,
+        req.language,
+        limit=(n_ctx - req.max_tokens) // 2,
+    )
+    budget_chars = max(256, (n_ctx - req.max_tokens - 16 - len(context)) * _CHARS_PER_TOKEN)
     prefix, suffix, _, _ = budget_text(req.prefix, req.suffix if use_fim else "", budget_chars)
     pre_bytes = prefix.encode("utf-8")
     if use_fim and not spm and req.healing == "none":
@@ -109,7 +121,7 @@ def plan_prompt(
         body_bytes, fragment = split_prefix(pre_bytes, tok)
     body = tok.encode(body_bytes)
     suffix_tokens = tok.encode(suffix.encode("utf-8")) if use_fim else []
-    room = n_ctx - req.max_tokens - len(suffix_tokens) - 8 - len(fragment)
+    room = n_ctx - req.max_tokens - len(suffix_tokens) - 8 - len(fragment) - len(context)
     if len(body) > room:
         body = body[len(body) - max(room, 0) :]
     head, mode = build_prompt(
@@ -119,5 +131,35 @@ def plan_prompt(
         add_bos=add_bos,
         fim=fim if use_fim else None,
         spm=spm,
+        context=context,
     )
     return PromptPlan(head=head, fragment=fragment, mode=mode, prefix_tail=pre_bytes[-512:])
+
+
+def context_tokens(
+    ctx: RepoContext | None,
+    tok: Tokenizer,
+    fim: FimTokens | None,
+    language: str | None,
+    *,
+    limit: int,
+) -> list[int]:
+    """The repository context as tokens, at most `limit` (chunks drop from the first on).
+
+    A FIM model with a file separator token gets its repository format, as llama.cpp's
+    `/infill` lays out `input_extra`: `<repo_name>workspace\n`, then `<file_sep>path\n text` per
+    chunk, then `<file_sep>path\n` of the file itself. Other models get commented file headers.
+    """
+    while ctx is not None and ctx.chunks:
+        if fim is not None and fim.sep >= 0:
+            out = [fim.rep, *tok.encode(b"workspace\n")] if fim.rep >= 0 else []
+            for chunk in ctx.chunks:
+                body = chunk.text if chunk.text.endswith("\n") else chunk.text + "\n"
+                out += [fim.sep, *tok.encode(f"{chunk.path}\n{body}".encode())]
+            out += [fim.sep, *tok.encode(f"{ctx.path}\n".encode())]
+        else:
+            out = tok.encode(context_text(ctx, language).encode("utf-8"))
+        if len(out) <= limit:
+            return out
+        ctx = replace(ctx, chunks=ctx.chunks[1:])
+    return []

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from caveat.engine.context import RepoContext
 from caveat.records.types import TokenRecord
 
 HealingMode = Literal["byte", "token", "none"]
@@ -73,6 +74,8 @@ class CompletionRequest:
     # Entropy threshold (nats) for adaptive/cautious: the model's calibrated AdaDec H*
     # (`Thresholds.entropy`, which callers load); None = DEFAULT_ENTROPY_THRESHOLD.
     entropy_threshold: float | None = None
+    # Chunks of other files to lay out before the prefix (`caveat.engine.context`); None = none.
+    context: RepoContext | None = None
 
 
 @dataclass(frozen=True)

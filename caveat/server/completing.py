@@ -27,6 +27,7 @@ from caveat.engine.engine import Engine
 from caveat.engine.types import Completion, CompletionRequest, Timings
 from caveat.records.types import TokenRecord
 from caveat.scoring.spans import token_level
+from caveat.server.context import gather
 from caveat.server.positions import utf16_len
 from caveat.server.server import CaveatServer, CompletionEntry
 from caveat.server.worker import Job, JobCancelled, ModelUnavailable
@@ -178,12 +179,14 @@ def _run_job(
         decoding=settings.decoding,
         entropy_threshold=server.thresholds.entropy if server.thresholds else None,
     )
+    context = gather(server, snap.uri, snap.text, snap.offset, snap.language)
 
     def run(engine: Engine, cancel: threading.Event) -> tuple[Completion, CompletionEntry]:
         current = server.workspace.text_documents.get(snap.uri)
         if current is None or current.version != snap.version:
             raise JobCancelled()
-        completion = engine.complete(req, cancel=cancel, on_token=on_token)
+        request = dataclasses.replace(req, context=context(engine))
+        completion = engine.complete(request, cancel=cancel, on_token=on_token)
         offer = None
         if completion.text and completion.stop_reason != "cancelled":
             offer = _offer(server, snap, completion_id, completion)
@@ -215,7 +218,7 @@ def _settings_key(server: CaveatServer) -> Hashable:
     """What a completion's text depends on besides the document: model and decoding settings."""
     # When and whether to complete do not change what the model says.
     what = dataclasses.replace(server.settings.completion, debounce_ms=0, typed_ahead_cache=True)
-    return (server.model_name, server.settings.model, what)
+    return (server.model_name, server.settings.model, what, server.settings.context)
 
 
 def _typed_ahead(

@@ -102,12 +102,34 @@ class DiagnosticsSettings:
 
 
 @dataclass(frozen=True)
+class ContextSettings:
+    """Repository context: chunks of other files placed before the file's own text."""
+
+    enabled: bool = field(
+        default=True,
+        metadata=_meta(
+            "Show the model other open documents, their recent edits and the definitions of "
+            "names the file imports from the workspace folders."
+        ),
+    )
+    max_tokens: int = field(
+        default=1024,
+        metadata=_meta(
+            "Most prompt tokens the context may take (a quarter of a 4096-token window).",
+            minimum=0,
+            maximum=65_536,
+        ),
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole ``caveat`` settings section."""
 
     model: ModelSettings = field(default_factory=ModelSettings)
     completion: CompletionSettings = field(default_factory=CompletionSettings)
     diagnostics: DiagnosticsSettings = field(default_factory=DiagnosticsSettings)
+    context: ContextSettings = field(default_factory=ContextSettings)
 
 
 @dataclass(frozen=True)
