@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from caveat.server.server import CaveatServer
 
 DEFAULT_PORT = 2087
 #: Mirrors caveat.server.transport.MAX_MESSAGE_BYTES (not imported: `caveat --help` stays fast).
@@ -30,6 +34,18 @@ def register(subparsers: Any) -> None:
         type=int,
         default=DEFAULT_PORT,
         help=f"port for --tcp/--ws (default: {DEFAULT_PORT})",
+    )
+    parser.add_argument(
+        "--token-file",
+        metavar="PATH",
+        help="where --tcp/--ws write the token a client must present (mode 0600; default:"
+        " tcp-PORT.token or ws-PORT.token in the user runtime directory, e.g."
+        " $XDG_RUNTIME_DIR/caveat)",
+    )
+    parser.add_argument(
+        "--print-token",
+        action="store_true",
+        help="with --tcp/--ws: also print the token on stdout, one line, once listening",
     )
     parser.add_argument(
         "--max-message-size",
@@ -67,9 +83,18 @@ def _configure_logging(log_file: str | None, verbosity: int) -> None:
 def run(args: argparse.Namespace) -> int:
     """Start the server on the chosen transport; returns the exit code when the client leaves.
 
-    0 after `shutdown` + `exit` or a closed stream; 1 for `exit` without `shutdown` (LSP).
+    0 after `shutdown` + `exit` or a closed stream; 1 for `exit` without `shutdown` (LSP);
+    2 when `--ws` lacks the `websockets` package or the token file cannot be written.
     """
     _configure_logging(args.log_file, args.verbose)
+    if args.ws:
+        try:
+            import websockets  # noqa: F401
+        except ImportError:
+            logging.getLogger("caveat").error(
+                "caveat serve --ws needs the websockets package: pip install 'caveat[ws]'"
+            )
+            return 2
     from caveat.server import create_server
     from caveat.server.memory import tune_allocator
 
@@ -77,11 +102,43 @@ def run(args: argparse.Namespace) -> int:
 
     server = create_server()
     server.max_message_bytes = max(1024, args.max_message_size)
-    if args.tcp:
-        server.start_tcp(args.host, args.port)
-    elif args.ws:
-        server.start_ws(args.host, args.port)
-    else:
-        server.start_io()
+    if args.tcp or args.ws:
+        return _serve_socket(server, args)
+    server.start_io()
+    code = server.protocol.exit_code
+    return 0 if code is None else code
+
+
+def _serve_socket(server: CaveatServer, args: argparse.Namespace) -> int:
+    """Serve one client over TCP or WebSocket, after it presents the token (see SECURITY.md)."""
+    from caveat.server import auth
+    from caveat.server.sockets import SocketServer, addresses, hide_model_errors
+
+    log = logging.getLogger("caveat.serve")
+    kind = "ws" if args.ws else "tcp"
+    token = auth.new_token()
+    written: list[Path] = []
+    sockets = SocketServer(server, token, server.max_message_bytes)
+    hide_model_errors(server)
+
+    def announce(listener: Any) -> None:
+        bound = addresses(listener)
+        path = Path(args.token_file) if args.token_file else auth.token_path(kind, bound[0][1])
+        auth.write_token(path, token)
+        written.append(path)
+        where = ", ".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in bound)
+        log.info("caveat serve --%s: listening on %s; token in %s", kind, where, path)
+        if args.print_token:
+            print(token, flush=True)
+
+    listen = sockets.ws_listen if args.ws else sockets.tcp_listen
+    try:
+        sockets.run(lambda: listen(args.host, args.port), announce)
+    except (auth.TokenFileError, OSError) as exc:
+        log.error("caveat serve --%s: %s", kind, exc)
+        return 2
+    finally:
+        for path in written:
+            auth.remove_token(path, token)
     code = server.protocol.exit_code
     return 0 if code is None else code

@@ -84,12 +84,26 @@ def _request_id(data: dict[str, Any]) -> int | str | None:
     return rid if isinstance(rid, (int, str)) and not isinstance(rid, bool) else None
 
 
+class RequestTable(dict[Any, "Future[Any]"]):
+    """pygls' table of in-flight requests, whose `items()` is a snapshot.
+
+    `shutdown` cancels every in-flight request while iterating the table, and cancelling a
+    thread or generator request runs its callbacks at once, which remove it from the table:
+    "dictionary changed size during iteration" failed the `shutdown` request.
+    """
+
+    def items(self) -> list[tuple[Any, Future[Any]]]:  # type: ignore[override]
+        """The entries as they are now."""
+        return list(super().items())
+
+
 class CaveatProtocol(LanguageServerProtocol):
     """LanguageServerProtocol that answers every request and keeps the LSP lifecycle."""
 
     def __init__(self, server: Any, converter: Any) -> None:
         """The protocol of a server that has not been initialized yet."""
         super().__init__(server, converter)
+        self._request_futures = RequestTable()
         self.initialize_received = False
         self.initialized_received = False
         #: The process exit code the `exit` notification asked for (None: no `exit` yet).
