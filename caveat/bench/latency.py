@@ -49,6 +49,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--model", metavar="PATH", default=None, help="GGUF (default: embedded)")
     p.add_argument("--threads", type=int, default=0, help="threads for both engines (0 = auto)")
     p.add_argument("--file", metavar="PATH", help="source file to type (default: textwrap.py)")
+    p.add_argument(
+        "--dense",
+        action="store_true",
+        help="type into a generated 60 KB file of numeric rows instead (the dense-file session:"
+        " its prompt window must not slide with every keystroke)",
+    )
     p.add_argument("--events", type=int, default=120, help="keystrokes and jumps to replay")
     p.add_argument("--seed", type=int, default=0, help="typing session seed")
     p.add_argument("--pace", type=float, default=1.0, help="scale human pauses (0 = none)")
@@ -62,6 +68,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--plot", metavar="FILE.png", help="write latency CDFs (needs matplotlib)")
     p.set_defaults(func=run)
+
+
+def dense_source(size: int = 60_000, seed: int = 7) -> str:
+    """Rows of numbers, about `size` characters: many tokens per character (issue #22 item 7)."""
+    import random
+
+    rng = random.Random(seed)
+    rows: list[str] = []
+    length = 0
+    while length < size:
+        rows.append(", ".join(f"{rng.random():.6f}" for _ in range(8)) + ",\n")
+        length += len(rows[-1])
+    return "DATA = [\n" + "".join(rows) + "]\n"
 
 
 def _server_argv() -> list[str]:
@@ -211,7 +230,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     threads = args.threads if args.threads > 0 else default_threads()
     source_path = Path(args.file) if args.file else Path(textwrap.__file__)
-    session = generate(source_path.read_text(encoding="utf-8"), events=args.events, seed=args.seed)
+    source = dense_source() if args.dense else source_path.read_text(encoding="utf-8")
+    if args.dense:
+        source_path = Path("dense-60KB.py")
+    session = generate(source, events=args.events, seed=args.seed)
     prompts = session_prompts(session)
     try:
         model = resolve_model_path(args.model)

@@ -33,14 +33,16 @@ def budget_text(prefix: str, suffix: str, max_chars: int) -> tuple[str, str, int
     """Trim prefix (from the start) and suffix (from the end) to about max_chars in total.
 
     Keeps whole lines nearest the cursor; the prefix gets three quarters of the budget when
-    both sides are long, since code before the cursor predicts the next tokens best.
+    both sides are long, since code before the cursor predicts the next tokens best. The prefix
+    is cut at a multiple of a quarter of its share (then at the next line start), so the window
+    start stays put while the user types and the KV cache is reused (issue #22 item 7).
     """
     if len(prefix) + len(suffix) <= max_chars:
         return prefix, suffix, 0, 0
     suffix_share = min(len(suffix), max_chars // 4)
     prefix_share = min(len(prefix), max_chars - suffix_share)
     suffix_share = min(len(suffix), max_chars - prefix_share)
-    new_prefix = prefix[len(prefix) - prefix_share :]
+    new_prefix = prefix[coarse(len(prefix) - prefix_share, prefix_share // 4) :]
     nl = new_prefix.find("\n")
     if 0 <= nl < len(new_prefix) - 1 and len(new_prefix) < len(prefix):
         new_prefix = new_prefix[nl + 1 :]
@@ -54,6 +56,11 @@ def budget_text(prefix: str, suffix: str, max_chars: int) -> tuple[str, str, int
         len(prefix.encode()) - len(new_prefix.encode()),
         len(suffix.encode()) - len(new_suffix.encode()),
     )
+
+
+def coarse(n: int, step: int) -> int:
+    """`n` rounded up to a multiple of `step` (`n` itself for a step below 2)."""
+    return n if step < 2 else -(-n // step) * step
 
 
 def uses_spm(model_name: str) -> bool:
@@ -123,7 +130,12 @@ def plan_prompt(
     suffix_tokens = tok.encode(suffix.encode("utf-8")) if use_fim else []
     room = n_ctx - req.max_tokens - len(suffix_tokens) - 8 - len(fragment) - len(context)
     if len(body) > room:
-        body = body[len(body) - max(room, 0) :]
+        # Dense text has more tokens than the character budget assumed: drop tokens from the
+        # front in steps of an eighth of the window (a step that does not change as the user
+        # types), so the prompt's start does not move with every keystroke.
+        room = max(room, 0)
+        step = (n_ctx - req.max_tokens) // 8
+        body = body[min(len(body), coarse(len(body) - room, step)) :]
     head, mode = build_prompt(
         body=body,
         suffix_tokens=suffix_tokens,
