@@ -154,8 +154,10 @@ def import_chunks(
         targets: list[tuple[tuple[Path, str], set[str] | None, str]] = []
         if not imp.names:
             found = _find(ws, bases, imp.module)
+            # `import a.b` binds `a`: its names are reached as `a.b.name`.
+            access = imp.module if imp.bound == imp.module.split(".")[0] else imp.bound
             if found is not None:
-                targets.append((found, None, imp.bound))
+                targets.append((found, None, access))
         else:
             by_name: set[str] = set()
             for name in imp.names:
