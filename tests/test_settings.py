@@ -20,7 +20,7 @@ from caveat.server.settings import (
 def test_defaults_match_the_protocol_table() -> None:
     """The documented defaults (docs/PROTOCOL.md) are the dataclass defaults."""
     assert settings_to_json(Settings()) == {
-        "model": {"path": "", "threads": 0, "contextLength": 4096},
+        "model": {"path": "", "threads": 0, "contextLength": 4096, "gpuLayers": "auto"},
         "completion": {
             "maxTokens": 64,
             "healing": "byte",
@@ -98,6 +98,7 @@ def test_schema_lists_every_leaf_with_docs() -> None:
         "model.path",
         "model.threads",
         "model.contextLength",
+        "model.gpuLayers",
         "completion.maxTokens",
         "completion.healing",
         "completion.decoding",

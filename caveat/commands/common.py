@@ -13,17 +13,40 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from caveat.engine.engine import Engine
 from caveat.engine.errors import ModelError
 from caveat.engine.loader import load_engine
+from caveat.engine.offload import MAX_GPU_LAYERS, GpuLayers
 
 EXIT_USAGE = 2
 
 
+def gpu_layers_arg(text: str) -> GpuLayers:
+    """Parse `--gpu-layers`: 'auto' or a whole number from 0 to MAX_GPU_LAYERS."""
+    if text == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_GPU_LAYERS:
+        raise argparse.ArgumentTypeError(
+            f"expected 'auto' or a whole number from 0 to {MAX_GPU_LAYERS}, got {text!r}"
+        )
+    return value
+
+
 def add_model_args(parser: argparse.ArgumentParser) -> None:
-    """`--model`, `--threads`, `--ctx`: which model to load and how."""
+    """`--model`, `--threads`, `--ctx`, `--gpu-layers`: which model to load and how."""
     parser.add_argument(
         "--model", metavar="PATH", default=None, help="GGUF model file (default: embedded)"
     )
     parser.add_argument("--threads", type=int, default=0, help="llama.cpp threads (0 = auto)")
     parser.add_argument("--ctx", type=int, default=4096, help="context window in tokens")
+    parser.add_argument(
+        "--gpu-layers",
+        metavar="N",
+        type=gpu_layers_arg,
+        default="auto",
+        help="layers to offload to the GPU: 'auto' (all when llama.cpp sees a GPU, else 0) or N",
+    )
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> int:
@@ -58,7 +81,13 @@ def open_engine(args: argparse.Namespace) -> Engine:
                 tasks[message] = int(bar.add_task(message, total=1.0))
             bar.update(tasks[message], completed=fraction)  # type: ignore[arg-type]
 
-        return load_engine(args.model, n_ctx=args.ctx, n_threads=args.threads, progress=report)
+        return load_engine(
+            args.model,
+            n_ctx=args.ctx,
+            n_threads=args.threads,
+            gpu_layers=args.gpu_layers,
+            progress=report,
+        )
 
 
 def load_or_fail(args: argparse.Namespace) -> Engine | int:

@@ -14,6 +14,7 @@ from caveat.engine.model import (
     read_model_info,
     resolve_model_path,
 )
+from caveat.engine.offload import GpuLayers, gpu_available, plan_offload
 
 if TYPE_CHECKING:
     from caveat.engine.engine import Engine
@@ -26,9 +27,14 @@ def load_engine(
     *,
     n_ctx: int = 4096,
     n_threads: int = 0,
+    gpu_layers: GpuLayers = "auto",
     progress: Callable[[str, float], None] | None = None,
 ) -> Engine:
-    """Resolve, verify and load the model; raise ModelError with a user-facing message."""
+    """Resolve, verify and load the model; raise ModelError with a user-facing message.
+
+    `gpu_layers` is "auto" (every layer when llama.cpp sees a GPU, else none) or a count; a
+    count this build cannot offload is logged once as a warning and the model runs on the CPU.
+    """
     from caveat.engine.engine import Engine
 
     t0 = time.perf_counter()
@@ -37,11 +43,20 @@ def load_engine(
     if progress:
         progress("Loading the model", 0.0)
     threads = n_threads if n_threads > 0 else default_threads()
-    llm = open_llama(path, n_ctx=n_ctx, n_threads=threads)
+    plan = plan_offload(gpu_layers, gpu_available())
+    if plan.message:
+        log.log(logging.WARNING if plan.fallback else logging.INFO, "%s", plan.message)
+    llm = open_llama(path, n_ctx=n_ctx, n_threads=threads, n_gpu_layers=plan.n_gpu_layers)
     info = read_model_info(llm, path, sha, embedded=not model_path)
     engine = Engine(llm, info)
     engine.warm_up()
     if progress:
         progress("Model ready", 1.0)
-    log.info("loaded %s (%s) in %.2fs", info.name, path.name, time.perf_counter() - t0)
+    log.info(
+        "loaded %s (%s) on the %s in %.2fs",
+        info.name,
+        path.name,
+        plan.device,
+        time.perf_counter() - t0,
+    )
     return engine

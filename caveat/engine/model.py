@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import hashlib
+import io
 import json
 import logging
 import os
@@ -235,31 +236,52 @@ def _quiet_llama() -> None:
 
 
 def open_llama(
-    path: Path, *, n_ctx: int, n_threads: int, n_batch: int = 512, vocab_only: bool = False
+    path: Path,
+    *,
+    n_ctx: int,
+    n_threads: int,
+    n_batch: int = 512,
+    vocab_only: bool = False,
+    n_gpu_layers: int = 0,
 ) -> llama_cpp.Llama:
-    """Load the model with llama.cpp, turning its failures into a ModelError."""
+    """Load the model with llama.cpp (n_gpu_layers: -1 = all), turning failures into ModelError."""
     _quiet_llama()
+    # verbose=False would make llama-cpp-python point file descriptors 1 and 2 at /dev/null for
+    # the whole process while it loads: under `caveat serve` fd 1 is the LSP stream, and whatever
+    # the event loop sent meanwhile (a log message, a progress report) was lost. Verbose, it only
+    # prints its own notes to sys.stderr, caught here; llama.cpp's log goes to _route_llama_log.
+    notes = io.StringIO()
     try:
-        return llama_cpp.Llama(
-            model_path=str(path),
-            n_ctx=n_ctx,
-            n_batch=n_batch,
-            n_ubatch=n_batch,
-            n_threads=n_threads,
-            n_threads_batch=n_threads,
-            logits_all=False,
-            # Gemma 3 uses sliding-window attention; a full-size SWA cache lets us drop any
-            # tail of the sequence (KV reuse after a cursor jump) without stale keys.
-            swa_full=True,
-            vocab_only=vocab_only,
-            verbose=False,
-        )
+        with contextlib.redirect_stderr(notes):
+            return llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_batch=n_batch,
+                n_ubatch=n_batch,
+                n_threads=n_threads,
+                n_threads_batch=n_threads,
+                logits_all=False,
+                # Gemma 3 uses sliding-window attention; a full-size SWA cache lets us drop any
+                # tail of the sequence (KV reuse after a cursor jump) without stale keys.
+                swa_full=True,
+                vocab_only=vocab_only,
+                n_gpu_layers=n_gpu_layers,
+                verbose=True,
+            )
     except (ValueError, RuntimeError, OSError) as exc:
+        gpu = (
+            " With GPU offload on, the GPU may also lack memory for it: retry with fewer "
+            "`--gpu-layers` (setting `caveat.model.gpuLayers`), or 0 for the CPU."
+            if n_gpu_layers
+            else ""
+        )
         raise ModelError(
             f"llama.cpp could not load {path} ({exc}). The file may be truncated or corrupt, or "
             "use an architecture this llama.cpp build does not know. Re-download the model, or "
-            "check it with `caveat doctor --model PATH`."
+            f"check it with `caveat doctor --model PATH`.{gpu}"
         ) from exc
+    finally:
+        _llama_log.debug("%s", notes.getvalue().rstrip())
 
 
 def read_model_info(llm: llama_cpp.Llama, path: Path, sha256: str, embedded: bool) -> ModelInfo:

@@ -75,6 +75,7 @@ class CaveatServer(LanguageServer):
         self.worker = ModelWorker(on_state=self._on_model_state)
         self.thresholds: Thresholds | None = None
         self.model_name = ""
+        self.model_device = ""  # "GPU" or "CPU" once a model is loaded
         self.documents: dict[str, DocumentProvenance] = {}
         self.completions: OrderedDict[str, CompletionEntry] = OrderedDict()
         self.generations: dict[str, int] = {}
@@ -187,6 +188,8 @@ class CaveatServer(LanguageServer):
     def send_status(self, state: str, message: str | None = None, **extra: Any) -> None:
         """Send `caveat/status` (model state, last latency ...)."""
         params: dict[str, Any] = {"state": state, "model": self.model_name}
+        if self.model_device:
+            params["device"] = self.model_device
         if message is not None:
             params["message"] = message
         params.update({k: v for k, v in extra.items() if v is not None})

@@ -17,6 +17,7 @@ from typing import Any, Literal, TypeVar, cast
 HealingSetting = Literal["byte", "token", "none"]
 DecodingSetting = Literal["greedy", "adaptive"]
 MinLevelSetting = Literal["hint", "information", "warning"]
+GpuLayersSetting = int | Literal["auto"]
 
 #: Keys the VS Code client keeps for itself under ``caveat``; the server ignores them quietly.
 CLIENT_ONLY_KEYS = frozenset({"interpreter", "enable", "decorations", "trace"})
@@ -28,9 +29,10 @@ def _meta(
     choices: tuple[str, ...] | None = None,
     minimum: float | None = None,
     maximum: float | None = None,
+    auto: bool = False,
 ) -> dict[str, Any]:
-    """Field metadata: the setting's doc and constraints."""
-    return {"doc": doc, "choices": choices, "minimum": minimum, "maximum": maximum}
+    """Field metadata: the setting's doc and constraints (`auto`: "auto" or an integer)."""
+    return {"doc": doc, "choices": choices, "minimum": minimum, "maximum": maximum, "auto": auto}
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,16 @@ class ModelSettings:
     )
     context_length: int = field(
         default=4096, metadata=_meta("Context window (tokens).", minimum=256, maximum=1_048_576)
+    )
+    gpu_layers: GpuLayersSetting = field(
+        default="auto",
+        metadata=_meta(
+            'Layers to offload to the GPU: "auto" = all when llama.cpp sees a GPU, else 0; a '
+            "number above the model's layer count means all.",
+            minimum=0,
+            maximum=10_000,
+            auto=True,
+        ),
     )
 
 
@@ -137,7 +149,7 @@ class SettingInfo:
     """One leaf of the settings tree as the client sees it (for docs and package.json checks)."""
 
     key: str
-    type: str
+    type: str | tuple[str, ...]
     default: Any
     doc: str
     choices: tuple[str, ...] | None
@@ -174,7 +186,7 @@ def settings_schema() -> list[SettingInfo]:
             out.append(
                 SettingInfo(
                     key=f"{camel(group.name)}.{camel(leaf.name)}",
-                    type=_leaf_type(default),
+                    type=("integer", "string") if meta.get("auto") else _leaf_type(default),
                     default=default,
                     doc=str(meta["doc"]),
                     choices=meta["choices"],
@@ -187,6 +199,10 @@ def settings_schema() -> list[SettingInfo]:
 
 def _check_leaf(value: Any, default: Any, meta: Mapping[str, Any]) -> str | None:
     """Why `value` is not acceptable for a leaf with this default and metadata, or None."""
+    if meta.get("auto"):
+        if value == "auto" or _check_leaf(value, 0, {**meta, "auto": False}) is None:
+            return None
+        return f"expected 'auto' or an integer from {meta['minimum']:g} to {meta['maximum']:g}"
     kind = _leaf_type(default)
     if kind == "boolean" and not isinstance(value, bool):
         return "expected true or false"

@@ -75,6 +75,8 @@ export interface StatusParams {
   state: 'loading' | 'ready' | 'error';
   model: string;
   message?: string;
+  /** Where the model runs: 'GPU' when llama.cpp offloads any layer, else 'CPU'. */
+  device?: 'GPU' | 'CPU';
   lastLatencyMs?: number;
   tokensPerSecond?: number;
 }

@@ -8,6 +8,7 @@ export const SERVER_SETTING_KEYS = [
   'model.path',
   'model.threads',
   'model.contextLength',
+  'model.gpuLayers',
   'completion.maxTokens',
   'completion.healing',
   'completion.decoding',

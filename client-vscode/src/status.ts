@@ -40,6 +40,9 @@ export function statusView(status: StatusParams): StatusView {
       };
     case 'ready': {
       const parts = [`$(check) ${model}`];
+      if (status.device !== undefined) {
+        parts.push(status.device);
+      }
       if (status.lastLatencyMs !== undefined) {
         parts.push(`${Math.round(status.lastLatencyMs)} ms`);
       }

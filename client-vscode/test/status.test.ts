@@ -13,6 +13,7 @@ describe('statusView', () => {
       false,
     ],
     [{ state: 'ready', model: 'm', lastLatencyMs: 12, tokensPerSecond: 0 }, '$(check) m · 12 ms', false],
+    [{ state: 'ready', model: 'm', device: 'GPU', lastLatencyMs: 12 }, '$(check) m · GPU · 12 ms', false],
     [{ state: 'error', model: 'm.gguf', message: 'not a GGUF file' }, '$(error) caveat: m.gguf', true],
   ];
   for (const [params, text, error] of cases) {

@@ -80,6 +80,7 @@ def _load_function(server: CaveatServer, progress: WorkDone) -> Any:
     def load() -> Engine:
         from caveat.engine.errors import ModelError
         from caveat.engine.loader import load_engine
+        from caveat.engine.offload import gpu_available, plan_offload
         from caveat.scoring.calibration import load_thresholds
 
         n_ctx, threads = model.context_length, model.threads
@@ -104,6 +105,7 @@ def _load_function(server: CaveatServer, progress: WorkDone) -> Any:
                 model.path or None,
                 n_ctx=n_ctx,
                 n_threads=threads,
+                gpu_layers=model.gpu_layers,
                 progress=progress.report,
             )
         except ModelError as exc:
@@ -117,6 +119,7 @@ def _load_function(server: CaveatServer, progress: WorkDone) -> Any:
             ) from exc
         server.thresholds = load_thresholds(engine.info.sha256)
         server.model_name = engine.info.name
+        server.model_device = plan_offload(model.gpu_layers, gpu_available()).device
         return engine
 
     return load
@@ -126,6 +129,7 @@ async def load_model(server: CaveatServer) -> None:
     """(Re)load the model on the worker thread with a progress bar; returns when done."""
     path = server.settings.model.path
     server.model_name = os.path.basename(path) if path else EMBEDDED_NAME
+    server.model_device = ""
     progress = WorkDone(server, "caveat: loading the model")
     await progress.begin(server.model_name)
     done = server.worker.start(_load_function(server, progress))

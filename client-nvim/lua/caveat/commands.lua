@@ -97,6 +97,9 @@ function M.status_line()
   if st.model and st.state ~= 'loading' then
     parts[#parts + 1] = 'model ' .. st.model
   end
+  if st.device then
+    parts[#parts + 1] = 'on ' .. st.device
+  end
   if st.lastLatencyMs then
     parts[#parts + 1] = ('last %.0f ms'):format(st.lastLatencyMs)
   end
