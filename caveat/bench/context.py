@@ -161,7 +161,9 @@ def run_case(
     spans = completion_spans(engine, c, case.prefix, "\n", "python", thresholds, False)
     on_names = [m.span() for m in _NAME.finditer(first) if m.group() in case.cross]
     name_chars = sum(b - a for a, b in on_names)
-    underlined = sum(max(0, min(b, s.end) - max(a, s.start)) for a, b in on_names for s in spans)
+    # Spans may overlap (a token span inside a line span): count each character once.
+    covered = {k for sp in spans for k in range(sp.start, sp.end)}
+    underlined = sum(k in covered for a, b in on_names for k in range(a, b))
     got = set(_NAME.findall(first))
     return {
         "package": case.package,
