@@ -51,6 +51,11 @@ INIT_OPTIONS = {
 
 # Lines the tiny model continues with code it is unsure about; the emoji (two UTF-16 units,
 # four UTF-8 bytes) and CJK text (one UTF-16 unit, three UTF-8 bytes) sit before the cursor.
+# More prompts whose uncertain spans tend to be names with valid alternatives.
+FIXABLE_PROMPTS = [
+    "def average(values):\n    total = sum(values)\n    return total / ",
+    "import json\n\ndef load(path):\n    with open(path) as f:\n        return json.",
+]
 UNSURE_PROMPTS = [
     'import os\n\nlabel = "📦 货物清单"; path = os.path.',
     'names = ["😀", "世界"]\nfor i, name in enumerate(names): print(i, name, "→", ',
@@ -204,11 +209,17 @@ async def test_diagnostic_hover_and_code_actions_give_one_answer(client: Languag
     assert outside is None
     for diag in diags:
         hover = await hover_at(client, uri, diag.range.start)
+        for _ in range(60):  # a busy machine: the list is kept once computed, hover again
+            if hover is None or "not available yet" not in hover.contents.value:
+                break
+            await asyncio.sleep(1.0)
+            hover = await hover_at(client, uri, diag.range.start)
         assert hover is not None and hover.range == diag.range
         value = hover.contents.value
         assert "The model gave '" in value and "%" in value
         level = {1: "Error", 2: "Warning", 3: "Information", 4: "Hint"}[diag.severity]
-        assert f"{level}: only " in value  # the hover says why the level is what it is
+        # the hover says why the level is what it is
+        assert f"{level}: only " in value or f"{level}: caveat estimates a " in value
         listed = re.findall(r"^\d+\. `(.*)` — (\S+)$", value, re.M)
         actions = await asyncio.wait_for(
             client.text_document_code_action_async(
@@ -276,21 +287,46 @@ async def test_undo_removes_all_spans(client: LanguageClient) -> None:
     assert Recorder.of(client).confidence[uri][-1]["tokens"] == []
 
 
+async def quick_fixes(client: LanguageClient, uri: str, diag: Any) -> list[Any]:
+    """The quick fixes of a diagnostic, asking again while the server is still computing them.
+
+    A span's list is computed on the first request; on a busy machine that request answers
+    without it and the list is kept when done (the hover then no longer says "not available").
+    """
+    for _ in range(60):
+        actions = await asyncio.wait_for(
+            client.text_document_code_action_async(
+                types.CodeActionParams(
+                    text_document=types.TextDocumentIdentifier(uri=uri),
+                    range=diag.range,
+                    context=types.CodeActionContext(diagnostics=[diag]),
+                )
+            ),
+            WAIT,
+        )
+        if actions:
+            return list(actions)
+        hover = await hover_at(client, uri, diag.range.start)
+        if hover is None or "not available yet" not in hover.contents.value:
+            return []  # computed: this span has no valid alternative
+        await asyncio.sleep(1.0)
+    return []
+
+
 async def test_code_action_replaces_the_span_and_clears_it(client: LanguageClient) -> None:
     """A quick fix carries a versioned edit; applying it removes the span's diagnostic."""
-    uri, doc, _, diags = await flagged(client)
-    target = diags[0]
-    actions = await asyncio.wait_for(
-        client.text_document_code_action_async(
-            types.CodeActionParams(
-                text_document=types.TextDocumentIdentifier(uri=uri),
-                range=target.range,
-                context=types.CodeActionContext(diagnostics=[target]),
-            )
-        ),
-        WAIT,
-    )
-    assert actions, "no quick fix for a flagged span"
+    seen = []
+    for index, prompt in enumerate(UNSURE_PROMPTS + FIXABLE_PROMPTS):
+        uri, doc, _ = await accept_completion(client, f"fix{index}_{time.time_ns()}", prompt)
+        diags = list(client.diagnostics.get(uri, []))
+        found = [(d, await quick_fixes(client, uri, d)) for d in diags]
+        with_fixes = [(d, a) for d, a in found if a]
+        if with_fixes:
+            break
+        seen += [text_in_range(doc, d.range) for d in diags]
+    else:
+        pytest.fail(f"no flagged span got a quick fix: {seen}")
+    target, actions = with_fixes[0]
     action = actions[0]
     assert isinstance(action, types.CodeAction) and action.kind == types.CodeActionKind.QuickFix
     assert action.title.startswith("Replace with '") and "(caveat, " in action.title

@@ -30,8 +30,10 @@ CHOICES_WAIT = 5.0
 async def ensure_choices(server: CaveatServer, doc: TextDocument, span: TrackedSpan) -> TrackedSpan:
     """The span with its alternatives (computed on first request, then kept).
 
-    When the model is not ready, or computing fails or takes longer than CHOICES_WAIT, the span
-    comes back unchanged (`choices` None) and the next request tries again.
+    When the model is not ready or computing fails, the span comes back unchanged (`choices`
+    None) and the next request tries again. When computing takes longer than CHOICES_WAIT the
+    request answers without them, and the job goes on: its result is kept (and the diagnostics
+    republished) when it arrives, if the document has not changed meanwhile.
     """
     if span.choices is not None or server.worker.state != "ready":
         return span
@@ -42,19 +44,38 @@ async def ensure_choices(server: CaveatServer, doc: TextDocument, span: TrackedS
 
     # No supersession: a hover and a code action may ask for two spans of one document at once.
     job = server.worker.submit(Job(run, key=doc.uri, kind="rerank"), supersede=False)
+    future = asyncio.wrap_future(job.future)
     try:
-        choices = await asyncio.wait_for(asyncio.wrap_future(job.future), CHOICES_WAIT)
+        await asyncio.wait_for(asyncio.shield(future), CHOICES_WAIT)
     except asyncio.CancelledError:
         job.cancel.set()
         raise
-    except Exception as exc:  # slow or failed: the request answers without alternatives
-        job.cancel.set()
+    except asyncio.TimeoutError:
+        logger.info(
+            "alternatives for %s take longer than %.0f s; kept when done", span.id, CHOICES_WAIT
+        )
+        future.add_done_callback(lambda done: _keep(server, doc.uri, version, span, done))
+        return span
+    except Exception as exc:  # failed: the request answers without alternatives
         logger.info("alternatives for %s unavailable (%s)", span.id, exc)
         return span
-    updated = dataclasses.replace(span, choices=choices)
-    prov = server.documents.get(doc.uri)
-    current = server.workspace.text_documents.get(doc.uri)
+    return _keep(server, doc.uri, version, span, future)
+
+
+def _keep(
+    server: CaveatServer,
+    uri: str,
+    version: int | None,
+    span: TrackedSpan,
+    done: asyncio.Future[tuple[Choice, ...]],
+) -> TrackedSpan:
+    """Store computed alternatives in the provenance (same document version) and republish."""
+    if done.cancelled() or done.exception() is not None:
+        return span
+    updated = dataclasses.replace(span, choices=done.result())
+    prov = server.documents.get(uri)
+    current = server.workspace.text_documents.get(uri)
     fresh = current is not None and current.version == version
     if prov is not None and fresh and prov.replace_span(updated):
-        publish(server, doc.uri)
+        publish(server, uri)
     return updated
