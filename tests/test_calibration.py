@@ -110,7 +110,7 @@ def test_auroc_and_precision_hand_worked() -> None:
 def test_reference_corpus_and_mutations() -> None:
     import random
 
-    from caveat.bench.signal import wrong_chars
+    from caveat.bench.edit_cases import wrong_chars
     from caveat.scoring.corpus import calibration_snippets, humaneval_problems, mutate
 
     problems = humaneval_problems()
@@ -125,5 +125,5 @@ def test_reference_corpus_and_mutations() -> None:
         assert m.text[m.start : m.end] == m.replacement != m.original
         assert m.text[: m.start] == (p.prompt + p.solution)[: m.start]
     generated = "    return sorted(x, key=len)"
-    assert wrong_chars(generated, "    return sorted(lst, key=len)", 10) == {10 + 18}
-    assert wrong_chars("  a = 1", "a=1", 0) == set()
+    assert wrong_chars(generated, "    return sorted(lst, key=len)") == {18}
+    assert wrong_chars("  a = 1", "a=1") == set()

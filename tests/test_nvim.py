@@ -21,10 +21,10 @@ INIT = ROOT / "client-nvim" / "init.lua"
 SCRIPT = Path(__file__).resolve().parent / "nvim" / "e2e.lua"
 
 # Greedy decoding is deterministic: with the embedded model these prompts produce completions with
-# uncertain spans (the variable name `point`, the `return` line).
+# uncertain spans within the underline budget (names and calls of the parsing line).
 NATIVE_SOURCE = '''def parse_point(text):
     """Parse "x,y" into a tuple of two ints."""
-'''
+    x, y = '''
 
 GHOST_SOURCE = '''def mean(values):
     """Return the arithmetic mean of a list of numbers."""
@@ -59,10 +59,12 @@ def joined(lines: list[str]) -> str:
 
 # Options init.lua's setup() picks up through vim.g.caveat: Neovim's native inline completion
 # (the default front end is ghost text), short completions, hints published too, and one
-# llama.cpp thread, which stays fast on a busy machine (all-core decoding stalls there).
+# llama.cpp thread, which stays fast on a busy machine (all-core decoding stalls there); no
+# repository context, so the other scenario's file does not change these prompts' completions.
 TEST_OPTIONS = (
     "lua vim.g.caveat = { inline = 'native', settings = { model = { threads = 1 },"
-    " completion = { maxTokens = 24 }, diagnostics = { minLevel = 'hint' } } }"
+    " completion = { maxTokens = 24 }, diagnostics = { minLevel = 'hint' },"
+    " context = { enabled = false } } }"
 )
 
 # Run before init.lua in the legacy scenario: hide the 0.11/0.12 APIs so the client takes its

@@ -139,3 +139,26 @@ def test_spans_json_round_trip_matches_spans(planted: Region) -> None:
     for b, s in zip(body, planted.spans, strict=True):
         line = b["range"]["start"]["line"]
         assert sum(len(x) for x in lines[:line]) + b["range"]["start"]["character"] == s.start
+
+
+PROSE = '''\
+def total(prices):
+    """Zebra quantum marmalade of the seventh moon, refracted twice."""
+    # Purple elephants tabulate the hexagonal saxophone here.
+    return sum(prices)
+'''
+
+
+def test_comments_and_docstrings_are_scored_but_not_flagged(engine: Engine) -> None:
+    from caveat.scoring.spans import score_units
+
+    th = load_thresholds(engine.info.sha256)
+    records = engine.scan(PROSE)
+    units = score_units(PROSE, "python", records, 0, th)
+    prose = [u for u in units if u.kind == "comment"]
+    assert {PROSE[u.start : u.end].split()[0] for u in prose} >= {'"""Zebra', "#"}
+    # The nonsense is surprising (it would be flagged as code) but a scan leaves prose alone.
+    assert min(u.score for u in prose) <= th.hint
+    assert all(u.level is None for u in prose)
+    region = scan_region(engine, PROSE, "python", th)
+    assert not [s for s in region.spans if s.kind == "comment"]

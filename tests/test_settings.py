@@ -30,6 +30,7 @@ def test_defaults_match_the_protocol_table() -> None:
             "typedAheadCache": True,
         },
         "diagnostics": {"enabled": True, "minLevel": "information", "tokenConfidence": True},
+        "context": {"enabled": True, "maxTokens": 1024},
     }
 
 
@@ -108,6 +109,8 @@ def test_schema_lists_every_leaf_with_docs() -> None:
         "diagnostics.enabled",
         "diagnostics.minLevel",
         "diagnostics.tokenConfidence",
+        "context.enabled",
+        "context.maxTokens",
     ]
     assert schema["completion.healing"].choices == ("byte", "token", "none")
     assert schema["completion.temperature"].type == "number"

@@ -53,9 +53,11 @@ class Choice:
 class TrackedSpan:
     """An uncertain syntax unit of accepted (or scanned) text, at its current place.
 
-    `token`, `token_probability`, `token_start`/`token_end` name the span's least sure token:
-    the probability shown for the span is that token's. `doubt` and `basis` say why the span
-    has its level (see `Span`). `candidates` are the other tokens the model weighed at that
+    `level` is None only for a unit listed without being underlined (`caveat complete --json`
+    lists every scored unit). `token`, `token_probability`, `token_start`/`token_end` name the
+    span's least sure token:
+    the probability shown for the span is that token's. `doubt`, `basis` and `edit` say why the
+    span has its level (see `Span`). `candidates` are the other tokens the model weighed at that
     token; `choices` are the whole-span replacements built from them by
     `caveat.annotate.alternatives` (None until computed, () when none keeps the code valid).
     """
@@ -64,7 +66,7 @@ class TrackedSpan:
     completion_id: str
     start: int
     end: int
-    level: Level
+    level: Level | None
     kind: str
     score: float
     doubt: float
@@ -76,6 +78,7 @@ class TrackedSpan:
     token_end: int
     candidates: tuple[Alternative, ...] = ()
     choices: tuple[Choice, ...] | None = None
+    edit: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form (character offsets; alternatives only once computed)."""
@@ -85,7 +88,8 @@ class TrackedSpan:
             "text": self.chosen,
             "kind": self.kind,
             "level": self.level,
-            "doubt": round(self.doubt, 3),
+            "doubt": round(self.edit if self.edit is not None else self.doubt, 4),
+            "edit_probability": None if self.edit is None else round(self.edit, 4),
             "basis": self.basis,
             "score": round(self.score, 4),
             "token": {

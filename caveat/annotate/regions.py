@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from caveat.annotate.provenance import Offer, Region, TrackedSpan, TrackedToken, shift_span
 from caveat.records.offsets import OffsetMap
 from caveat.records.types import TokenRecord
-from caveat.scoring.spans import find_spans, token_level
-from caveat.scoring.types import Span, Thresholds
+from caveat.scoring.features import grade_completion
+from caveat.scoring.spans import score_units, select_spans, token_level
+from caveat.scoring.types import Span, Thresholds, level_rank
 
 logger = logging.getLogger(__name__)
 
@@ -34,12 +35,13 @@ def track(
     length: int,
     *,
     generated: bool = False,
+    every_unit: bool = False,
 ) -> Region:
     """The region of `length` chars at char offset `base` of `text`, with spans and tokens.
 
     `text` is the document with the completion in place; record offsets are UTF-8 bytes from
     `base`; span offsets are chars in `text`. The result keeps absolute offsets in `text`.
-    Spans without a level are left out. `generated` as in `find_spans`.
+    Spans without a level are left out unless `every_unit`. `generated` as in `find_spans`.
     """
     head = text[base : base + length].encode("utf-8")
     offsets = OffsetMap(head)
@@ -53,7 +55,7 @@ def track(
         tokens.append(TrackedToken(start, end, record.logprob, record.entropy, level))
     tracked: list[TrackedSpan] = []
     for index, span in enumerate(spans):
-        if span.level is None or not 0 <= span.worst_token < len(records):
+        if (span.level is None and not every_unit) or not 0 <= span.worst_token < len(records):
             continue
         worst = records[span.worst_token]
         tok_start, tok_end = ranges[span.worst_token]
@@ -74,9 +76,42 @@ def track(
                 token_start=tok_start,
                 token_end=tok_end,
                 candidates=tuple(a for a in worst.top if a.id != worst.id),
+                edit=span.edit,
             )
         )
+    # The least sure token of an underlined span shows at least the span's level, so graded
+    # decorations (caveat/tokenConfidence) and diagnostics agree (an edit-predicted level
+    # comes from the whole unit, not from one token's probability).
+    for span in spans:
+        if span.level is not None and 0 <= span.worst_token < len(tokens):
+            token = tokens[span.worst_token]
+            if level_rank(span.level) > level_rank(token.level):
+                tokens[span.worst_token] = dataclasses.replace(token, level=span.level)
     return Region(completion_id, base, base + length, tuple(tracked), tuple(tokens))
+
+
+def scored_units(
+    text: str,
+    base: int,
+    records: Sequence[TokenRecord],
+    language: str | None,
+    thresholds: Thresholds,
+    length: int,
+    *,
+    generated: bool,
+) -> tuple[list[Span], list[Span]]:
+    """Every scored unit of `records` (bytes from char `base` of `text`), and those underlined.
+
+    A completion's units are graded by the model's edit predictor when it has one, and at most
+    `Thresholds.edit_budget` of its characters are underlined, the most edit-likely units first;
+    a scan's levelled units are underlined by doubt. Underlined units never overlap.
+    """
+    start_byte = len(text[:base].encode("utf-8"))
+    units = score_units(text, language, records, start_byte, thresholds, generated=generated)
+    if not generated:
+        return units, select_spans(units)
+    units = grade_completion(units, records, text, base, base + length, thresholds)
+    return units, select_spans(units, thresholds.edit_budget_chars(length))
 
 
 def annotate(
@@ -94,9 +129,10 @@ def annotate(
 
     A failure to align or score leaves the region without spans (logged), never broken.
     """
-    start_byte = len(text[:base].encode("utf-8"))
     try:
-        spans = find_spans(text, language, records, start_byte, thresholds, generated=generated)
+        _, spans = scored_units(
+            text, base, records, language, thresholds, length, generated=generated
+        )
     except Exception:
         logger.exception("scoring spans failed for %s; no spans for it", completion_id)
         spans = []

@@ -10,6 +10,7 @@ from caveat.annotate.provenance import TrackedSpan
 _POPULATION = {
     "unit": "correct code",
     "pick": "the model's correct picks",
+    "edit": "correct code",
 }
 
 
@@ -44,7 +45,12 @@ def token_sentence(span: TrackedSpan) -> str:
 
 
 def level_sentence(span: TrackedSpan) -> str:
-    """Why the span has its level: how rare this much doubt is on the calibrated scale."""
+    """Why the span has its level: the predicted chance of an edit, or how rare this doubt is."""
+    if span.basis == "edit" and span.edit is not None:
+        return (
+            f"{span.level}: caveat estimates a {percent(span.edit)} chance "
+            f"that you would change this {kind_words(span.kind)}"
+        )
     rate = 10.0 ** (-span.doubt)
     return (
         f"{span.level}: only {percent(rate)} of {_POPULATION[span.basis]} "

@@ -34,7 +34,7 @@ from rich.table import Table
 from caveat.annotate.alternatives import choices_from_rollouts, normalize_code
 from caveat.annotate.provenance import TrackedSpan
 from caveat.annotate.regions import track
-from caveat.bench.signal import FIRST_HELD_OUT
+from caveat.bench.edit_cases import FIRST_HELD_OUT
 from caveat.commands.common import add_model_args, load_or_fail, progress_bar
 from caveat.engine.engine import Engine
 from caveat.engine.rerank import HOVER_LOOKAHEAD, rerank

@@ -1,28 +1,24 @@
-"""`caveat bench signal`: does caveat's span score find the code a user would change?
+"""`caveat bench signal`: do caveat's underlines find the code a user would change?
 
-Two labelled sets of syntax units, both from HumanEval problems the default calibration does
-not use (the second half, HumanEval/82 onward):
-- completions: prefix = prompt + canonical solution up to a line boundary; the model completes
-  the next line greedily; a unit of the completion is positive when its lexical tokens differ
-  from the reference line's (whitespace-normalised diff);
-- mutations: a solution with one token replaced by a plausible wrong one is scanned; the unit
-  holding the replacement is positive, every other unit of the solution negative.
-Each unit is ranked by caveat's span doubt (its calibrated false-alarm rate: completion units on
-the scale of the model's correct picks, scanned units on the scale of reference units, so the
-two sets rank on one scale) and by three naive aggregates of its tokens (mean log-probability,
-min log-probability, mean entropy): AUROC, and precision at caveat's operating point (units at
-level >= information) with the naive ones given the same budget.
+Completions (what a user experiences): held-out next-line completions of real code in three
+corpora (`caveat.bench.edit_cases`: HumanEval 82-163 with tests, stdlib Python, vendored
+JavaScript), reported per corpus and per language by `caveat.bench.edit_signal`: unit AUROC for
+"differs from the reference", line AUROC for "fails the tests", caveat vs min log-probability
+with a paired bootstrap CI, the share of characters underlined, and word-level precision and
+recall of the underlines beside a lowest-probability-first baseline with the same budget.
+
+Mutations (scanned code): a solution with one token replaced by a plausible wrong one is
+scanned; the unit holding the replacement is positive, every other unit negative; caveat's
+span doubt against naive aggregates (AUROC, precision at caveat's operating point).
 """
 
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import math
 import random
-import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -31,9 +27,16 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from caveat.bench.edit_cases import (
+    FIRST_HELD_OUT,
+    LineCase,
+    humaneval_cases,
+    source_cases,
+    unit_examples,
+)
+from caveat.bench.edit_signal import corpus_report
 from caveat.commands.common import add_model_args, load_or_fail, progress_bar
 from caveat.engine.engine import Engine
-from caveat.engine.types import CompletionRequest
 from caveat.records.types import TokenRecord
 from caveat.scoring.calibration import load_thresholds
 from caveat.scoring.corpus import Problem, humaneval_problems, mutate
@@ -41,11 +44,9 @@ from caveat.scoring.metrics import auroc, precision_at_count
 from caveat.scoring.spans import agreeing_logprob, score_units, token_relevance
 from caveat.scoring.types import Thresholds, level_rank
 
-FIRST_HELD_OUT = 82
 MEASURES = ("caveat", "min_logprob", "mean_logprob", "mean_entropy")
 # Ablations of caveat's score, reported in the JSON: which ingredient carries the signal.
 ABLATIONS = ("no_relevance", "no_equivalence", "surprise_minus_entropy")
-_LEX = re.compile(r"\w+|[^\w\s]")
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `bench signal`."""
     p = sub.add_parser("signal", help="AUROC of span scores vs naive aggregates (HumanEval)")
     add_model_args(p)
-    p.add_argument("--limit", type=int, default=40, help="HumanEval problems to use")
-    p.add_argument("--lines", type=int, default=3, help="completed lines per problem")
+    p.add_argument("--limit", type=int, default=82, help="HumanEval problems to use")
+    p.add_argument("--lines", type=int, default=3, help="completed lines per HumanEval problem")
+    p.add_argument(
+        "--source-lines", type=int, default=150, help="completed lines per source corpus"
+    )
     p.add_argument("--mutations", type=int, default=2, help="mutated copies per problem")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
@@ -78,6 +82,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=FIRST_HELD_OUT,
         help=f"first HumanEval problem (default {FIRST_HELD_OUT}: the half calibration does not "
         "use; 0 gives the calibration half, for developing scores without touching the test set)",
+    )
+    p.add_argument(
+        "--split",
+        choices=("held_out", "calibration"),
+        default="held_out",
+        help="which half of HumanEval and of the source corpora the completions come from",
     )
     p.add_argument("--json", action="store_true")
     p.add_argument("--rows-out", type=Path, default=None, help="save every scored unit (JSON)")
@@ -140,44 +150,6 @@ def _touches(data: bytes, start_byte: int, rec: TokenRecord, wrong: set[int]) ->
     return any(a + i in wrong for i, ch in enumerate(token) if not ch.isspace())
 
 
-def wrong_chars(generated: str, reference: str, base: int) -> set[int]:
-    """Offsets (base + index into `generated`) of lexical tokens not matched in `reference`."""
-    gen = [(m.start(), m.end(), m.group()) for m in _LEX.finditer(generated)]
-    ref = [m.group() for m in _LEX.finditer(reference)]
-    sm = difflib.SequenceMatcher(a=[g[2] for g in gen], b=ref, autojunk=False)
-    good: set[int] = set()
-    for block in sm.get_matching_blocks():
-        good.update(range(block.a, block.a + block.size))
-    return {base + c for i, (s, e, _) in enumerate(gen) if i not in good for c in range(s, e)}
-
-
-def completion_rows(
-    engine: Engine, problem: Problem, lines: int, rng: random.Random, th: Thresholds
-) -> tuple[list[Row], int]:
-    """Rows from greedy next-line completions inside one solution; also the characters seen."""
-    sol_lines = problem.solution.splitlines(keepends=True)
-    candidates = [i for i, line in enumerate(sol_lines) if line.strip()]
-    rows: list[Row] = []
-    chars = 0
-    for i in sorted(rng.sample(candidates, min(lines, len(candidates)))):
-        prefix = problem.prompt + "".join(sol_lines[:i])
-        reference = sol_lines[i].rstrip("\n")
-        done = engine.complete(CompletionRequest(prefix=prefix, max_tokens=40, stop=("\n",)))
-        generated = done.text.split("\n", 1)[0]
-        cut = len(generated.encode("utf-8"))
-        records = [r for r in done.records if r.offset < cut]
-        if not generated.strip() or not records:
-            continue
-        text = prefix + generated + "\n"
-        base = len(prefix)
-        chars += len(generated.strip())
-        wrong = wrong_chars(generated, reference, base)
-        doc = hash((problem.task_id, i))
-        start = len(prefix.encode("utf-8"))
-        rows += unit_rows(text, records, start, th, wrong, doc, generated=True)
-    return rows, chars
-
-
 def mutation_rows(
     engine: Engine, problem: Problem, count: int, rng: random.Random, th: Thresholds
 ) -> tuple[list[Row], int]:
@@ -221,6 +193,31 @@ def summarize(rows: Sequence[Row], chars: int) -> dict[str, Any]:
     return out
 
 
+def completion_report(
+    engine: Engine, args: argparse.Namespace, th: Thresholds, advance: Callable[[], None]
+) -> dict[str, Any]:
+    """Per corpus, per language and overall: the edit_signal report of completed lines."""
+    rng = random.Random(args.seed)
+    by_corpus: dict[str, list[LineCase]] = {}
+    sources = [
+        humaneval_cases(engine, args.split, args.lines, rng, limit=args.limit),
+        source_cases(engine, "stdlib", args.split, args.source_lines, rng),
+        source_cases(engine, "js", args.split, args.source_lines, rng),
+    ]
+    for source in sources:
+        for case in source:
+            by_corpus.setdefault(case.corpus, []).append(case)
+            advance()
+    groups: dict[str, list[LineCase]] = dict(by_corpus)
+    for case in (c for cases in by_corpus.values() for c in cases):
+        groups.setdefault(f"language:{case.language}", []).append(case)
+    groups["all"] = [c for cases in by_corpus.values() for c in cases]
+    return {
+        name: corpus_report(cases, unit_examples(cases, th), th, args.seed)
+        for name, cases in groups.items()
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print (or dump) its numbers."""
     engine = load_or_fail(args)
@@ -229,31 +226,28 @@ def run(args: argparse.Namespace) -> int:
     th = load_thresholds(engine.info.sha256)
     problems = humaneval_problems()[args.first :][: args.limit]
     rng = random.Random(args.seed)
-    comp: list[Row] = []
     muts: list[Row] = []
-    comp_chars = mut_chars = 0
+    mut_chars = 0
+    total = args.limit * args.lines + 2 * args.source_lines + len(problems)
     with progress_bar(quiet=args.json) as bar:
-        task = bar.add_task("signal benchmark", total=len(problems))
+        task = bar.add_task("signal benchmark", total=total)
+        completions = completion_report(engine, args, th, lambda: bar.advance(task))
         for problem in problems:
-            r, c = completion_rows(engine, problem, args.lines, rng, th)
-            comp += r
-            comp_chars += c
             r, c = mutation_rows(engine, problem, args.mutations, rng, th)
             muts += r
             mut_chars += c
             bar.advance(task)
     result = {
         "model": engine.info.name,
-        "problems": len(problems),
-        "first_problem": args.first,
-        "thresholds": {"hint": th.hint, "information": th.information, "warning": th.warning},
-        "completions": summarize(comp, comp_chars),
+        "split": args.split,
+        "predictor": th.predictor is not None,
+        "edit_cuts": th.edit_cuts,
+        "edit_budget": th.edit_budget,
+        "completions": completions,
         "mutations": summarize(muts, mut_chars),
-        "all": summarize(comp + muts, comp_chars + mut_chars),
     }
     if args.rows_out:
-        rows = {"completions": [asdict(r) for r in comp], "mutations": [asdict(r) for r in muts]}
-        args.rows_out.write_text(json.dumps(rows), encoding="utf-8")
+        args.rows_out.write_text(json.dumps([asdict(r) for r in muts]), encoding="utf-8")
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -267,12 +261,44 @@ def _fmt(x: float) -> str:
 
 def _print(result: dict[str, Any]) -> None:
     out = Console()
-    for part in ("completions", "mutations", "all"):
-        s = result[part]
-        if not s.get("units"):
-            continue
+    table = Table(title="completions (held-out lines): AUROC, caveat vs naive measures")
+    for col in ("group", "label", "n", "caveat", "min_logprob", "max_entropy", "mean_logprob"):
+        table.add_column(col, justify="left" if col in ("group", "label") else "right")
+    table.add_column("caveat - min_logprob (95% CI)", justify="right")
+    for group, report in result["completions"].items():
+        for label in ("units_differ", "lines_fail_tests"):
+            s = report[label]
+            if not s.get("items") or not s.get("auroc"):
+                continue
+            d = s["caveat_minus_min_logprob"]
+            table.add_row(
+                group,
+                label,
+                str(s["items"]),
+                *(_fmt(s["auroc"][m]) for m in ("caveat", "min_logprob", "max_entropy")),
+                _fmt(s["auroc"]["mean_logprob"]),
+                f"{d['diff']:+.3f} ({d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f})",
+            )
+    out.print(table)
+    under = Table(title="underlines: share of characters, word-level precision / recall")
+    for col in ("group", "underlined", "caveat P", "caveat R", "lowest-prob P", "lowest-prob R"):
+        under.add_column(col, justify="left" if col == "group" else "right")
+    for group, report in result["completions"].items():
+        u = report["underlines"]
+        c, b = u["caveat"], u["lowest_probability_first"]
+        under.add_row(
+            group,
+            f"{u['underlined_chars_share']:.1%}",
+            _fmt(c["word_precision"]),
+            _fmt(c["word_recall"]),
+            _fmt(b["word_precision"]),
+            _fmt(b["word_recall"]),
+        )
+    out.print(under)
+    s = result["mutations"]
+    if s.get("units"):
         table = Table(
-            title=f"{part}: {s['units']} units, {s['positives']} positive, "
+            title=f"mutations (scans): {s['units']} units, {s['positives']} positive, "
             f"{s['flagged_units']} flagged, {s['flagged_chars_share']:.1%} of chars"
         )
         table.add_column("measure")

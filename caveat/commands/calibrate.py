@@ -17,12 +17,13 @@ import numpy as np
 import numpy.typing as npt
 from rich.console import Console
 
+from caveat.bench.edit_cases import calibration_cases, unit_examples
 from caveat.commands.common import add_model_args, fail, load_or_fail, progress_bar
 from caveat.commands.scan import Scanner
-from caveat.scoring.calibration import cache_path, calibrate, save_thresholds
+from caveat.scoring.calibration import cache_path, calibrate, fit_edit_predictor, save_thresholds
 from caveat.scoring.corpus import Snippet, calibration_snippets
 from caveat.scoring.spans import score_units
-from caveat.scoring.types import Thresholds
+from caveat.scoring.types import LEVELS, Thresholds
 
 Steps = tuple[
     npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.bool_], npt.NDArray[np.float64]
@@ -47,6 +48,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--json", action="store_true", help="print the thresholds as JSON")
     p.add_argument(
         "--steps-out", type=Path, default=None, help="also save the raw steps (.npz) for analysis"
+    )
+    p.add_argument(
+        "--edit-lines",
+        type=int,
+        default=100,
+        help="next-line completions per corpus for the edit predictor (0: keep the thresholds "
+        "without one)",
     )
     p.set_defaults(func=run)
 
@@ -100,6 +108,14 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return fail(str(exc))
     th = replace(th, model_sha256=engine.info.sha256)
+    if args.edit_lines > 0:
+        with progress_bar(quiet=args.json) as bar:
+            task = bar.add_task("completing reference lines", total=3 * args.edit_lines)
+            cases = calibration_cases(engine, args.edit_lines, args.seed, lambda: bar.advance(task))
+        try:
+            th = fit_edit_predictor(th, unit_examples(cases, th))
+        except ValueError as exc:
+            return fail(f"cannot fit the edit predictor: {exc}")
     path = args.output or cache_path(engine.info.sha256)
     save_thresholds(th, path)
     if args.json:
@@ -116,5 +132,10 @@ def run(args: argparse.Namespace) -> int:
         f"span levels: hint <= {th.hint:.2f}, information <= {th.information:.2f}, "
         f"warning <= {th.warning:.2f} (log-probability)"
     )
+    if th.predictor is not None:
+        cuts = ", ".join(
+            f"{name} >= {cut:.2f}" for name, cut in zip(LEVELS, th.edit_cuts, strict=True)
+        )
+        out.print(f"edit predictor: {len(th.edit_names)} features; underline at P(edit) {cuts}")
     out.print(f"saved to {path}")
     return 0

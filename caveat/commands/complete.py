@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -16,7 +17,7 @@ from rich.text import Text
 from caveat.annotate.alternatives import with_choices
 from caveat.annotate.context_sources import file_chunks, read_source
 from caveat.annotate.provenance import TrackedSpan
-from caveat.annotate.regions import annotate, offer_from_region
+from caveat.annotate.regions import offer_from_region, scored_units, track
 from caveat.commands.common import add_model_args, fail, load_or_fail
 from caveat.engine.context import ContextChunk, RepoContext, select_chunks, words
 from caveat.engine.engine import Engine
@@ -66,6 +67,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--context-tokens", type=int, default=1024, help="most prompt tokens the context takes"
     )
+    p.add_argument(
+        "--stop",
+        action="append",
+        default=[],
+        metavar="STR",
+        type=stop_string,
+        help='stop before this text (repeatable; escapes as in Python: --stop "\\n" ends the '
+        "completion at the end of its line)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object instead")
     p.add_argument(
         "--alternatives",
@@ -73,6 +83,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="with --json: compute each uncertain span's alternatives (as the editor's hover)",
     )
     p.set_defaults(func=run)
+
+
+def stop_string(text: str) -> str:
+    """A --stop value with backslash escapes read (`\\n` is a newline); never empty."""
+    value = text.encode("utf-8").decode("unicode_escape").encode("latin-1").decode("utf-8")
+    if not value:
+        raise argparse.ArgumentTypeError("a stop string cannot be empty")
+    return value
 
 
 def parse_location(location: str) -> tuple[Path, int, int | None]:
@@ -117,8 +135,9 @@ def completion_json(
 ) -> dict[str, Any]:
     """The `--json` object: text, stop reason, per-token records, spans, timings, model.
 
-    `spans` are the completion's uncertain spans with offsets relative to its text; `context`
-    the chunks of other files the prompt held.
+    `spans` are the completion's scored units with offsets relative to its text (`level`
+    None where an editor would not underline it); `context` the chunks of other files the
+    prompt held.
     """
     return {
         "id": c.id,
@@ -170,17 +189,28 @@ def completion_spans(
     thresholds: Thresholds,
     alternatives: bool,
 ) -> tuple[TrackedSpan, ...]:
-    """The uncertain spans of a completion placed between `prefix` and `suffix`.
+    """Every scored unit of a completion placed between `prefix` and `suffix`, in text order.
 
-    Offsets are relative to the completion text, as an editor would get them on acceptance;
-    with `alternatives`, each span's list is computed as the hover computes it.
+    Offsets are relative to the completion text, as an editor would get them on acceptance.
+    The units an editor would underline carry their level (the rest None); with
+    `alternatives`, each underlined one has its list, computed as the hover computes it.
     """
     text = prefix + c.text + suffix
-    region = annotate(
-        c.id, text, len(prefix), c.records, language, thresholds, len(c.text), generated=True
+    base, length = len(prefix), len(c.text)
+    units, chosen = scored_units(
+        text, base, c.records, language, thresholds, length, generated=True
+    )
+    shown = {(u.start, u.end) for u in chosen}
+    listed = [u if (u.start, u.end) in shown else dataclasses.replace(u, level=None) for u in units]
+    region = track(
+        c.id, text, base, c.records, listed, thresholds, length, generated=True, every_unit=True
     )
     if alternatives:
-        region = with_choices(engine, text, region, language)
+        underlined = dataclasses.replace(region, spans=tuple(s for s in region.spans if s.level))
+        computed = {s.id: s for s in with_choices(engine, text, underlined, language).spans}
+        region = dataclasses.replace(
+            region, spans=tuple(computed.get(s.id, s) for s in region.spans)
+        )
     return offer_from_region(region, c.text).spans
 
 
@@ -253,6 +283,7 @@ def run(args: argparse.Namespace) -> int:
         top_p=args.top_p,
         seed=args.seed,
         top_k=args.top_k,
+        stop=tuple(args.stop),
         decoding=args.decoding,
         entropy_threshold=thresholds.entropy,
         language=language_for_path(str(path)),

@@ -143,7 +143,7 @@ def _print_highlighted(text: str, region: Region, lines: tuple[int, int] | None)
     out = Console(highlight=False)
     styled = Text(text)
     for span in region.spans:
-        styled.stylize(_STYLE[span.level], span.start, span.end)
+        styled.stylize(_STYLE[span.level or "hint"], span.start, span.end)
     all_lines = styled.split("\n", allow_blank=True)
     lo, hi = lines or (1, len(all_lines))
     width = len(str(hi))
@@ -158,7 +158,7 @@ def _print_highlighted(text: str, region: Region, lines: tuple[int, int] | None)
         extra = extra + ")" if alts else ""
         out.print(
             Text(f"{pos.line + 1}:{pos.character + 1} ", style="dim")
-            + Text(f"{span.level:<11}", style=_STYLE[span.level])
+            + Text(f"{span.level or '':<11}", style=_STYLE[span.level or "hint"])
             + Text(f" {span.kind:<10} {quoted(span.chosen)}: {token_sentence(span)}")
             + Text(f" ({level_sentence(span)})", style="dim")
             + Text(extra, style="dim")

@@ -19,6 +19,8 @@ from caveat.grammars.registry import Grammar, get_grammar
 # When one node is captured under several names, the more specific kind wins: `x` in `f(x)` is
 # an identifier before it is an argument.
 _PRIORITY = {
+    # A docstring is a string literal too; as prose it is a comment first.
+    "comment": -1,
     "identifier": 0,
     "literal": 0,
     "operator": 0,
@@ -87,7 +89,11 @@ def align_tokens(
             continue
         unit = _enclosing(tree, units, a, b) if tree is not None else None
         if unit is None or b"\n" in data[unit.start : unit.end]:
+            # A multi-line comment or docstring still reads as prose line by line.
+            prose = unit is not None and unit.kind == "comment"
             unit = line_unit(data, a, b)
+            if prose:
+                unit = Unit(unit.start, unit.end, "comment")
         out.append(unit)
     return out
 

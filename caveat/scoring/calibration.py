@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from importlib import resources
 from pathlib import Path
@@ -26,6 +27,8 @@ import numpy as np
 import numpy.typing as npt
 import platformdirs
 
+from caveat.scoring.features import NAMES, UnitExample
+from caveat.scoring.predictor import fit_predictor
 from caveat.scoring.types import FAR_GRID, LEVEL_RATES, Thresholds
 
 log = logging.getLogger(__name__)
@@ -166,9 +169,14 @@ def thresholds_from_json(text: str) -> Thresholds:
     """Parse stored thresholds, ignoring unknown keys."""
     raw = json.loads(text)
     known = {k: v for k, v in raw.items() if k in Thresholds.__dataclass_fields__}
-    for key in ("unit_quantiles", "pick_quantiles"):
+    for key in ("unit_quantiles", "pick_quantiles", "edit_mean", "edit_scale", "edit_weights"):
         if key in known:
             known[key] = tuple(float(x) for x in known[key])
+    if "edit_names" in known:
+        known["edit_names"] = tuple(str(x) for x in known["edit_names"])
+    if "edit_cuts" in known:
+        a, b, c = (float(x) for x in known["edit_cuts"])
+        known["edit_cuts"] = (a, b, c)
     return Thresholds(**known)
 
 
@@ -196,3 +204,43 @@ def load_thresholds(model_sha256: str | None) -> Thresholds:
         # Another model: the embedded model's numbers are a rough start, say so in `source`.
         return replace(default, source="default (uncalibrated for this model)")
     return default
+
+
+#: Unit-level precision the three levels stand for (hint, information, warning).
+EDIT_PRECISIONS = (0.6, 0.7, 0.8)
+
+
+def edit_cuts(p: Array, y: npt.NDArray[np.bool_]) -> tuple[float, float, float]:
+    """Edit-probability cuts at which the units above reach each of EDIT_PRECISIONS.
+
+    For each target, the lowest cut whose units at or above it are at least that precise (and
+    hold at least ten units); a target never reached gets a cut above 1 (that level unused).
+    """
+    order = np.argsort(-p, kind="mergesort")
+    ps, ys = p[order], y[order].astype(np.float64)
+    precision = np.cumsum(ys) / np.arange(1, len(ys) + 1)
+    cuts = []
+    for target in EDIT_PRECISIONS:
+        ok = [i for i in range(9, len(ps)) if precision[i] >= target]
+        cuts.append(float(ps[max(ok)]) if ok else 1.01)
+    hint, information, warning = np.maximum.accumulate(cuts)
+    return float(hint), float(information), float(warning)
+
+
+def fit_edit_predictor(th: Thresholds, examples: Sequence[UnitExample]) -> Thresholds:
+    """The thresholds with an edit predictor fitted on `examples` (calibration-half units)."""
+    if not examples:
+        raise ValueError("no completed reference lines to learn from")
+    x = np.stack([e.features for e in examples])
+    y = np.array([e.differs for e in examples], dtype=bool)
+    predictor = fit_predictor(x, y, NAMES)
+    cuts = edit_cuts(predictor.probabilities(x), y)
+    return replace(
+        th,
+        edit_names=predictor.names,
+        edit_mean=predictor.mean,
+        edit_scale=predictor.scale,
+        edit_weights=predictor.weights,
+        edit_bias=predictor.bias,
+        edit_cuts=cuts,
+    )

@@ -34,6 +34,7 @@ KIND_RELEVANCE = {
     "condition": 0.9,
     "statement": 0.8,
     "line": 0.8,
+    "comment": 0.5,
 }
 PUNCTUATION_RELEVANCE = 0.3
 _CLOSERS = ")]}>"
@@ -104,7 +105,8 @@ def score_units(
 
     Unmerged and sorted by start; `find_spans` keeps the levelled ones and merges overlaps.
     `generated`: the records are the model's own output (a completion), so its picks are also
-    graded on the pick cut-offs; scanned text (the default) is graded by span scores alone.
+    graded on the pick cut-offs; scanned text (the default) is graded by span scores alone, and
+    its comments and docstrings (kind "comment") get no level.
     """
     data = text.encode("utf-8")
     ranges = [
@@ -137,18 +139,37 @@ def find_spans(
 ) -> list[Span]:
     """The uncertain spans of `records` in `text` (see docs/ENGINE_API.md), sorted by start.
 
-    Only spans with a level are returned; overlapping ones are merged into one. `generated` as
-    in `score_units`.
+    The levelled units, most doubtful first, none overlapping another (`select_spans`).
+    `generated` as in `score_units`.
     """
     units = score_units(text, language, records, start_byte, thresholds, generated=generated)
-    flagged = [s for s in units if s.level]
-    merged: list[Span] = []
-    for span in flagged:
-        if merged and span.start < merged[-1].end:
-            merged[-1] = _merge(merged[-1], span)
-        else:
-            merged.append(span)
-    return merged
+    return select_spans(units)
+
+
+def select_spans(units: Sequence[Span], budget: int | None = None) -> list[Span]:
+    """The levelled units to underline: most edit-likely first, never overlapping, in budget.
+
+    Ranked by the predicted edit probability where there is one, else by doubt; on a tie the
+    smaller unit wins (it says more precisely where to look). A unit overlapping one already
+    chosen is skipped, so every underline is one syntax unit with its own kind and numbers.
+    `budget` caps the underlined characters (None: no cap): a unit that does not fit in what
+    is left is skipped, however likely. Sorted by start.
+    """
+    ranked = sorted(
+        (u for u in units if u.level is not None),
+        key=lambda u: (-(u.edit if u.edit is not None else u.doubt), u.end - u.start, u.start),
+    )
+    chosen: list[Span] = []
+    used = 0
+    for unit in ranked:
+        if any(unit.start < c.end and c.start < unit.end for c in chosen):
+            continue
+        size = unit.end - unit.start
+        if budget is not None and used + size > budget:
+            continue
+        chosen.append(unit)
+        used += size
+    return sorted(chosen, key=lambda u: u.start)
 
 
 def pick_level(record: TokenRecord, thresholds: Thresholds) -> Level | None:
@@ -182,6 +203,10 @@ def _span(
     score = float(np.quantile(values, _QUANTILE, method="lower"))
     worst = toks[int(np.argmin(values))][0]
     level = thresholds.level_for(score)
+    if unit.kind == "comment" and not generated:
+        # Human prose in scanned code: scored (hover, token confidence) but not flagged; an
+        # unusual comment is not a place the code is likely wrong.
+        level = None
     # Pick cut-offs grade what the model wrote; scanned text is graded by its span score alone
     # (a scanned token that happens to be the top-1 is not a choice anyone made).
     pick = _pick_logprob(records[worst]) if generated else None
@@ -203,27 +228,4 @@ def _span(
         worst_token=worst,
         doubt=thresholds.doubt(score, pick),
         basis=basis,
-    )
-
-
-def _merge(a: Span, b: Span) -> Span:
-    """One span covering two overlapping ones.
-
-    The more doubtful one gives the score, level basis and least sure token; the kind is the
-    larger unit's, since the merged span covers it (a statement is not an identifier).
-    """
-    worse = a if a.doubt >= b.doubt else b
-    larger = a if a.end - a.start >= b.end - b.start else b
-    level = a.level if level_rank(a.level) >= level_rank(b.level) else b.level
-    return Span(
-        start=min(a.start, b.start),
-        end=max(a.end, b.end),
-        kind=larger.kind,
-        score=worse.score,
-        probability=worse.probability,
-        level=level,
-        token_indices=tuple(sorted(set(a.token_indices) | set(b.token_indices))),
-        worst_token=worse.worst_token,
-        doubt=max(a.doubt, b.doubt),
-        basis=worse.basis,
     )

@@ -11,10 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from caveat.scoring.predictor import EditPredictor
+
 Level = Literal["hint", "information", "warning"]
 #: Which calibrated scale gave a span its level: the unit score (how surprising the text is),
 #: or, for the model's own output, its pick (how unsure the model was of what it chose).
-Basis = Literal["unit", "pick"]
+Basis = Literal["unit", "pick", "edit"]
 
 #: Levels from least to most severe; index order is used for "at least this level" filters.
 LEVELS: tuple[Level, ...] = ("hint", "information", "warning")
@@ -42,7 +44,9 @@ class Span:
     `doubt` puts every span on one calibrated scale: -log10 of the share of correct code that
     looks at least this unsure (reference units for scanned text, the model's correct picks for
     generated text), so 1 = 10% (hint), 1.3 = 5% (information), 1.7 = 2% (warning); `basis`
-    names the scale that gave the larger doubt, and so the level.
+    names the scale that gave the larger doubt, and so the level. `edit` is the edit
+    predictor's probability that a user changes the unit (completions of a model with a fitted
+    predictor; basis "edit" when it set the level).
     """
 
     start: int
@@ -55,6 +59,7 @@ class Span:
     worst_token: int
     doubt: float = 0.0
     basis: Basis = "unit"
+    edit: float | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,18 @@ class Thresholds:
     pick_quantiles: tuple[float, ...] = ()
     model_sha256: str | None = None
     source: str = "builtin"
+    # Edit predictor (caveat.scoring.predictor), fitted by `caveat calibrate`; empty = none.
+    edit_names: tuple[str, ...] = ()
+    edit_mean: tuple[float, ...] = ()
+    edit_scale: tuple[float, ...] = ()
+    edit_weights: tuple[float, ...] = ()
+    edit_bias: float = 0.0
+    #: Edit probabilities at which a completion's unit is underlined as hint/information/warning.
+    edit_cuts: tuple[float, float, float] = (0.5, 0.6, 0.75)
+    #: Most characters of a completion underlined, as a share of its length (never fewer than
+    #: `edit_budget_floor`, so a short line can still show one name).
+    edit_budget: float = 0.15
+    edit_budget_floor: int = 10
     beta0: float = 0.0
     beta1: float = 0.0
     p_star: float = 0.5
@@ -102,6 +119,27 @@ class Thresholds:
             cuts = (self.pick_hint, self.pick_information, self.pick_warning)
             d = max(d, _doubt(pick, self.pick_quantiles or cuts))
         return d
+
+    @property
+    def predictor(self) -> EditPredictor | None:
+        """The fitted edit predictor, or None when calibration fitted none."""
+        if not self.edit_names:
+            return None
+        return EditPredictor(
+            self.edit_names, self.edit_mean, self.edit_scale, self.edit_weights, self.edit_bias
+        )
+
+    def edit_level(self, probability: float) -> Level | None:
+        """The most severe level whose edit-probability cut `probability` reaches, or None."""
+        level: Level | None = None
+        for name, cut in zip(LEVELS, self.edit_cuts, strict=True):
+            if probability >= cut:
+                level = name
+        return level
+
+    def edit_budget_chars(self, length: int) -> int:
+        """Characters of a `length`-char completion that may be underlined."""
+        return max(int(self.edit_budget * length), self.edit_budget_floor)
 
     def level_for(self, score: float) -> Level | None:
         """The most severe level whose cut-off `score` reaches, or None."""

@@ -18,6 +18,8 @@ export const SERVER_SETTING_KEYS = [
   'diagnostics.enabled',
   'diagnostics.minLevel',
   'diagnostics.tokenConfidence',
+  'context.enabled',
+  'context.maxTokens',
 ] as const;
 
 /** Keys under `caveat.` that only the extension reads. */

@@ -16,3 +16,6 @@
 (conditional_expression) @condition
 [(expression_statement) (return_statement) (declaration) (break_statement)
  (continue_statement) (preproc_include)] @statement
+
+; Comments: scored, but a scan does not flag prose (docs/ENGINE_API.md).
+(comment) @comment

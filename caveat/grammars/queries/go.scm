@@ -14,3 +14,6 @@
 [(expression_statement) (return_statement) (short_var_declaration) (assignment_statement)
  (var_declaration) (inc_statement) (dec_statement) (go_statement) (defer_statement)
  (import_declaration) (break_statement) (continue_statement)] @statement
+
+; Comments: scored, but a scan does not flag prose (docs/ENGINE_API.md).
+(comment) @comment

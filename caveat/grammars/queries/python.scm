@@ -21,3 +21,8 @@
 [(expression_statement) (return_statement) (assert_statement) (raise_statement)
  (import_statement) (import_from_statement) (pass_statement) (break_statement)
  (continue_statement) (delete_statement) (global_statement) (nonlocal_statement)] @statement
+
+; Comments and docstrings: scored, but a scan does not flag prose (docs/ENGINE_API.md).
+(comment) @comment
+(module . (expression_statement (string) @comment))
+(block . (expression_statement (string) @comment))

@@ -12,3 +12,6 @@
 (if_expression condition: (_) @condition)
 (while_expression condition: (_) @condition)
 [(expression_statement) (let_declaration) (return_expression) (use_declaration)] @statement
+
+; Comments: scored, but a scan does not flag prose (docs/ENGINE_API.md).
+[(line_comment) (block_comment)] @comment

@@ -16,3 +16,6 @@
 (ternary_expression) @condition
 [(expression_statement) (return_statement) (lexical_declaration) (variable_declaration)
  (throw_statement) (break_statement) (continue_statement) (import_statement)] @statement
+
+; Comments: scored, but a scan does not flag prose (docs/ENGINE_API.md).
+(comment) @comment

@@ -34,7 +34,7 @@ def diagnostic(span: TrackedSpan, positions: PositionMap) -> types.Diagnostic:
     return types.Diagnostic(
         range=positions.range(span.start, span.end),
         message=diagnostic_message(span),
-        severity=SEVERITY[span.level],
+        severity=SEVERITY[span.level or "hint"],
         code="uncertain",
         source="caveat",
         data={"completionId": span.completion_id, "spanId": span.id},
