@@ -22,18 +22,7 @@ SCRIPT = Path(__file__).resolve().parent / "emacs" / "eglot-e2e.el"
 
 # Scanned with the embedded model: spans at three levels (see tests/test_nvim_client.py); the
 # default diagnostics.minLevel (information) publishes two.
-SOURCE = '''def mean(values):
-    """Return the arithmetic mean of a list of numbers."""
-    total = sum(values)
-    count = len(values)
-    return total / count
-
-
-def spread(values):
-    low = min(values)
-    high = max(values)
-    return high - low
-'''
+SOURCE = (Path(__file__).parent / "data" / "stats_sample.py").read_text("utf-8")
 
 
 def find_emacs() -> str:

@@ -221,16 +221,7 @@ async def test_diagnostic_hover_and_code_actions_give_one_answer(client: Languag
         # the hover says why the level is what it is
         assert f"{level}: only " in value or f"{level}: caveat estimates a " in value
         listed = re.findall(r"^\d+\. `(.*)` — (\S+)$", value, re.M)
-        actions = await asyncio.wait_for(
-            client.text_document_code_action_async(
-                types.CodeActionParams(
-                    text_document=types.TextDocumentIdentifier(uri=uri),
-                    range=diag.range,
-                    context=types.CodeActionContext(diagnostics=[diag]),
-                )
-            ),
-            WAIT,
-        )
+        actions = await quick_fixes(client, uri, diag) or None
         titles = [a.title for a in actions or []]
         assert titles == [f"Replace with '{t}' (caveat, {p})" for t, p in listed]
         edits = [a.edit.document_changes[0].edits[0].new_text for a in actions or []]

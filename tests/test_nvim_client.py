@@ -24,18 +24,7 @@ HELPERS = Path(__file__).resolve().parent / "nvim" / "lib.lua"
 
 # Scanned with the embedded model this gives spans at three levels: a hint (`def mean(values):`,
 # unpublished at the default minLevel), an information and a warning (`spread`, `low`).
-SCAN_SOURCE = '''def mean(values):
-    """Return the arithmetic mean of a list of numbers."""
-    total = sum(values)
-    count = len(values)
-    return total / count
-
-
-def spread(values):
-    low = min(values)
-    high = max(values)
-    return high - low
-'''
+SCAN_SOURCE = (Path(__file__).parent / "data" / "stats_sample.py").read_text("utf-8")
 
 # Before init.lua: short completions on one thread (default diagnostics.minLevel), the user's
 # own global insert-mode <Tab>, a keywordprg command that records its word, and an INFO log so

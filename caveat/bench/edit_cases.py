@@ -8,8 +8,8 @@ line breaks them. `caveat calibrate` learns the edit predictor from the calibrat
 these corpora; `caveat bench signal` reports on the held-out half.
 
 Corpora: HumanEval (Python, with tests), the running Python's stdlib (real next lines), and
-JavaScript vendored in caveat/bench/data/js (semver, ISC licence). Each file goes to the
-calibration or the held-out half by a hash of its name, never both.
+JavaScript vendored in caveat/bench/data/vendor/js (semver and ini, ISC licence). Each file
+goes to the calibration or the held-out half by a hash of its name, never both.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from caveat.scoring.spans import score_units
 from caveat.scoring.types import Thresholds
 
 FIRST_HELD_OUT = 82
-JS_DIR = Path(__file__).parent / "data" / "js"
+JS_DIR = Path(__file__).parent / "data" / "vendor" / "js"
 _LEX = re.compile(r"\w+|[^\w\s]")
 #: Characters of a source file before the completed line that the prompt holds (~1k tokens).
 HEAD_CHARS = 3000
