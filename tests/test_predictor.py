@@ -119,3 +119,15 @@ def test_complete_json_lists_every_unit_of_the_completion(
     assert sum(s["end"] - s["start"] for s in underlined) <= th.edit_budget_chars(len(text))
     for a, b in itertools.pairwise(underlined):
         assert a["end"] <= b["start"]  # underlines never overlap
+
+
+def test_calibrate_fits_a_predictor_deterministically(tmp_path: Path) -> None:
+    """`caveat calibrate` on a tiny corpus twice: the same thresholds, predictor included."""
+    runs = []
+    for name in ("a.json", "b.json"):
+        out = tmp_path / name
+        args = ["calibrate", "--problems", "2", "--stdlib", "1", "--edit-lines", "3"]
+        assert main([*args, "--output", str(out), "--threads", "2", "--json"]) == 0
+        runs.append(thresholds_from_json(out.read_text()))
+    assert runs[0] == runs[1]
+    assert runs[0].predictor is not None and runs[0].edit_names == NAMES
