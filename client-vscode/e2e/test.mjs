@@ -130,7 +130,8 @@ try {
   log('screenshot saved');
 
   // The quick fixes: the hover's list, first entry first; none when it had no valid one.
-  const first = hoverText.match(/1\. (.+?) — (\d+(?:\.\d+)?%|<0\.1%)/);
+  // The rendered list has no item numbers in innerText: the first entry follows the colon.
+  const first = hoverText.match(/It also considered \([^)]*\):\s*(?:1\.\s*)?(.+?) — (\d+(?:\.\d+)?%|<0\.1%)/);
   await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2 - 4);
   await page.keyboard.press('Control+.');
   if (first) {
