@@ -23,7 +23,6 @@ import dataclasses
 import difflib
 import json
 import random
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,7 +33,7 @@ from rich.table import Table
 from caveat.annotate.alternatives import choices_from_rollouts, normalize_code
 from caveat.annotate.provenance import TrackedSpan
 from caveat.annotate.regions import track
-from caveat.bench.edit_cases import FIRST_HELD_OUT
+from caveat.bench.edit_cases import FIRST_HELD_OUT, lexemes
 from caveat.commands.common import add_model_args, load_or_fail, progress_bar
 from caveat.engine.engine import Engine
 from caveat.engine.rerank import HOVER_LOOKAHEAD, rerank
@@ -45,7 +44,6 @@ from caveat.scoring.corpus import Problem, humaneval_problems
 from caveat.scoring.spans import score_units
 from caveat.scoring.types import Thresholds
 
-_LEX = re.compile(r"\w+|[^\w\s]")
 LISTS = ("caveat", "caveat_by_rerank_score", "topk_swap", "topk_prefix")
 KS = (1, 3)
 
@@ -70,10 +68,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run)
 
 
-def _lexemes(line: str) -> list[tuple[int, int, str]]:
-    return [(m.start(), m.end(), m.group()) for m in _LEX.finditer(line)]
-
-
 def reference_unit(generated: str, reference: str, start: int, end: int) -> str | None:
     """The text of the reference line in place of generated[start:end], or None.
 
@@ -81,7 +75,7 @@ def reference_unit(generated: str, reference: str, start: int, end: int) -> str 
     (the token before it and the token after it are matched, or are the line's ends): only
     then does "the reference's unit" name one piece of text a user would have typed instead.
     """
-    gen, ref = _lexemes(generated), _lexemes(reference)
+    gen, ref = lexemes(generated), lexemes(reference)
     inside = [i for i, (s, e, _) in enumerate(gen) if s >= start and e <= end]
     if not inside:
         return None

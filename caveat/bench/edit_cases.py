@@ -33,7 +33,8 @@ from caveat.scoring.types import Thresholds
 
 FIRST_HELD_OUT = 82
 JS_DIR = Path(__file__).parent / "data" / "vendor" / "js"
-_LEX = re.compile(r"\w+|[^\w\s]")
+#: Lexical tokens of a line: words and single punctuation marks.
+LEXEME = re.compile(r"\w+|[^\w\s]")
 #: Characters of a source file before the completed line that the prompt holds (~1k tokens).
 HEAD_CHARS = 3000
 Split = str  # "calibration" | "held_out"
@@ -59,10 +60,15 @@ def split_of(name: str) -> Split:
     return "held_out" if digest % 2 else "calibration"
 
 
+def lexemes(line: str) -> list[tuple[int, int, str]]:
+    """(start, end, text) of each lexical token of `line`."""
+    return [(m.start(), m.end(), m.group()) for m in LEXEME.finditer(line)]
+
+
 def wrong_chars(generated: str, reference: str) -> set[int]:
     """Indices into `generated` of lexical tokens that the reference line does not match."""
-    gen = [(m.start(), m.end(), m.group()) for m in _LEX.finditer(generated)]
-    ref = [m.group() for m in _LEX.finditer(reference)]
+    gen = lexemes(generated)
+    ref = [m[2] for m in lexemes(reference)]
     sm = difflib.SequenceMatcher(a=[g[2] for g in gen], b=ref, autojunk=False)
     good = {b.a + k for b in sm.get_matching_blocks() for k in range(b.size)}
     return {c for i, (s, e, _) in enumerate(gen) if i not in good for c in range(s, e)}

@@ -16,7 +16,6 @@ Given the cases of `edit_cases` (held-out half) and their scored units, per corp
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,13 +23,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from caveat.bench.edit_cases import LineCase, wrong_chars
+from caveat.bench.edit_cases import LineCase, lexemes, wrong_chars
+from caveat.records.offsets import OffsetMap
 from caveat.scoring.features import UnitExample
 from caveat.scoring.metrics import auroc
 from caveat.scoring.spans import select_spans
 from caveat.scoring.types import Thresholds
 
-_WORD = re.compile(r"\w+|[^\w\s]")
 Array = npt.NDArray[np.float64]
 
 
@@ -84,15 +83,11 @@ def line_scores(cases: Sequence[LineCase], examples: Sequence[UnitExample]) -> l
     return out
 
 
-def _words(text: str) -> list[tuple[int, int]]:
-    return [(m.start(), m.end()) for m in _WORD.finditer(text)]
-
-
 def word_counts(case: LineCase, underlined: set[int]) -> tuple[int, int, int]:
     """(underlined words, of them differing, differing words) of one line (chars of generated)."""
     wrong = wrong_chars(case.generated, case.reference)
     shown = hit = differing = 0
-    for a, b in _words(case.generated):
+    for a, b, _ in lexemes(case.generated):
         chars = set(range(a, b))
         bad = bool(chars & wrong)
         differing += bad
@@ -104,15 +99,15 @@ def word_counts(case: LineCase, underlined: set[int]) -> tuple[int, int, int]:
 
 def lowest_probability_first(case: LineCase, chars: int) -> set[int]:
     """Characters of the lowest-probability tokens, in that order, until `chars` are covered."""
-    base = len(case.prefix.encode("utf-8"))
+    data = case.generated.encode("utf-8")
+    offsets = OffsetMap(data)
     out: set[int] = set()
-    data = (case.prefix + case.generated).encode("utf-8")
     for rec in sorted(case.records, key=lambda r: r.logprob):
         if len(out) >= chars:
             break
-        a = len(data[: base + rec.offset].decode("utf-8", "ignore")) - len(case.prefix)
-        b = len(data[: base + rec.end].decode("utf-8", "ignore")) - len(case.prefix)
-        out |= {c for c in range(max(0, a), b) if c < len(case.generated)}
+        a = offsets.char(min(rec.offset, len(data)))
+        b = offsets.char(min(rec.end, len(data)), round_up=True)
+        out |= set(range(a, b))
     return out
 
 
