@@ -1,4 +1,4 @@
-"""`caveat` command line: serve | complete | scan | calibrate | bench | doctor."""
+"""`caveat` command line: serve | complete | scan | calibrate | doctor | llama-server | bench."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from collections.abc import Sequence
 
 from caveat import __version__
 from caveat.bench import register as register_bench
-from caveat.commands import calibrate, complete, doctor, scan, serve
+from caveat.commands import calibrate, complete, doctor, llama_server, scan, serve
 
 # Order here is the order `caveat --help` lists them.
-COMMANDS = (serve, complete, scan, calibrate, doctor)
+COMMANDS = (serve, complete, scan, calibrate, doctor, llama_server)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Sequence
 
 from caveat.annotate.provenance import Choice, Region, TrackedSpan
-from caveat.engine.engine import Engine
+from caveat.engine.backend import Backend
 from caveat.engine.rerank import HOVER_LOOKAHEAD, rerank
 from caveat.engine.rollout import Rollout
 from caveat.grammars.validity import ParseProblems, bracket_depth, keeps_code_valid
@@ -96,7 +96,7 @@ def choices_from_rollouts(
 
 
 def span_choices(
-    engine: Engine,
+    engine: Backend,
     text: str,
     span: TrackedSpan,
     language: str | None,
@@ -123,7 +123,7 @@ def span_choices(
 
 
 def with_choices(
-    engine: Engine,
+    engine: Backend,
     text: str,
     region: Region,
     language: str | None,

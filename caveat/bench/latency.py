@@ -33,11 +33,13 @@ from caveat.bench.latency_report import (
     summary,
     write_plot,
 )
-from caveat.bench.llama_server import BuildError, LlamaServer, ensure_built
+from caveat.bench.llama_server import timed_completion
 from caveat.bench.lspio import process_rss_mb
 from caveat.bench.typing_session import Session, StdioClient, generate
 from caveat.engine.errors import ModelError
 from caveat.engine.model import default_threads, resolve_model_path
+from caveat.engine.remote.build import BuildError, ensure_built
+from caveat.engine.remote.process import LlamaServer
 from caveat.engine.runtime import KV_REUSE_ENV
 
 log = logging.getLogger(__name__)
@@ -135,10 +137,13 @@ def llama_phase(
     out: dict[str, Any] = {}
     with LlamaServer(binary, model, threads=threads, n_ctx=4096) as server:
         out["rss_mb_load"] = process_rss_mb(server.pid())
-        server.complete(prompts[0][:64], n_predict=4)  # the first decode after load is slow
+        timed_completion(
+            server, prompts[0][:64], n_predict=4
+        )  # the first decode after load is slow
         for name, cache in (("warm", True), ("cold", False)):
             out[name] = [
-                server.complete(p, n_predict=args.max_tokens, cache_prompt=cache) for p in prompts
+                timed_completion(server, p, n_predict=args.max_tokens, cache_prompt=cache)
+                for p in prompts
             ]
         out["rss_mb_end"] = process_rss_mb(server.pid())
     return out

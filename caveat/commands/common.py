@@ -10,9 +10,11 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from caveat.commands.server_args import add_server_args
+from caveat.engine.backend import Backend
 from caveat.engine.engine import Engine
 from caveat.engine.errors import ModelError
-from caveat.engine.loader import load_engine
+from caveat.engine.loader import connect_remote, load_engine
 from caveat.engine.offload import MAX_GPU_LAYERS, GpuLayers
 
 EXIT_USAGE = 2
@@ -33,8 +35,12 @@ def gpu_layers_arg(text: str) -> GpuLayers:
     return value
 
 
-def add_model_args(parser: argparse.ArgumentParser) -> None:
-    """`--model`, `--threads`, `--ctx`, `--gpu-layers`: which model to load and how."""
+def add_model_args(parser: argparse.ArgumentParser, *, remote: bool = False) -> None:
+    """`--model`, `--threads`, `--ctx`, `--gpu-layers`: which model to load and how.
+
+    With `remote`, also `--server URL` (a llama.cpp server instead of a model in this process),
+    `--api-key-env VAR` and `--allow-remote`.
+    """
     parser.add_argument(
         "--model", metavar="PATH", default=None, help="GGUF model file (default: embedded)"
     )
@@ -47,6 +53,8 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="layers to offload to the GPU: 'auto' (all when llama.cpp sees a GPU, else 0) or N",
     )
+    if remote:
+        add_server_args(parser)
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> int:
@@ -96,3 +104,15 @@ def load_or_fail(args: argparse.Namespace) -> Engine | int:
         return open_engine(args)
     except ModelError as exc:
         return fail(str(exc))
+
+
+def open_backend(args: argparse.Namespace) -> Backend | int:
+    """The llama.cpp server `--server` names, else the in-process engine; or an exit code."""
+    if getattr(args, "server", None):
+        try:
+            return connect_remote(
+                args.server, api_key_env=args.api_key_env, allow_remote=args.allow_remote
+            )
+        except ModelError as exc:
+            return fail(str(exc))
+    return load_or_fail(args)

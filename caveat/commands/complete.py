@@ -18,9 +18,10 @@ from caveat.annotate.alternatives import with_choices
 from caveat.annotate.context_sources import file_chunks, read_source
 from caveat.annotate.provenance import TrackedSpan
 from caveat.annotate.regions import offer_from_region, scored_units, track
-from caveat.commands.common import add_model_args, fail, load_or_fail
+from caveat.commands.common import add_model_args, fail, open_backend
+from caveat.engine.backend import Backend
 from caveat.engine.context import ContextChunk, RepoContext, select_chunks, words
-from caveat.engine.engine import Engine
+from caveat.engine.errors import ModelError
 from caveat.engine.types import Completion, CompletionRequest
 from caveat.grammars.registry import language_for_path
 from caveat.records.types import TokenRecord
@@ -41,7 +42,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "before the position is the prompt; for FIM models the text after it is the suffix.",
     )
     p.add_argument("location", metavar="FILE:LINE[:COL]", help="e.g. examples/fib.py:5:5")
-    add_model_args(p)
+    add_model_args(p, remote=True)
     p.add_argument("--max-tokens", type=int, default=64, help="most tokens to generate")
     p.add_argument(
         "--healing", choices=("byte", "token", "none"), default="byte", help="token healing mode"
@@ -144,6 +145,7 @@ def completion_json(
         "text": c.text,
         "stop_reason": c.stop_reason,
         "prompt_mode": c.prompt_mode,
+        "backend": c.backend,
         "healing": {
             "mode": c.healing.mode,
             "fragment": c.healing.fragment.decode("utf-8", "replace"),
@@ -161,6 +163,8 @@ def completion_json(
                 "offset": r.offset,
                 "logprob": r.logprob,
                 "entropy": r.entropy,
+                # From a serving engine: [low, high] from its top k; absent when exact.
+                **({"entropy_bounds": list(r.entropy_bounds)} if r.entropy_bounds else {}),
                 "margin": r.margin if math.isfinite(r.margin) else None,
                 "top": [{"id": a.id, "text": a.text, "logprob": a.logprob} for a in r.top],
             }
@@ -181,7 +185,7 @@ def completion_json(
 
 
 def completion_spans(
-    engine: Engine,
+    engine: Backend,
     c: Completion,
     prefix: str,
     suffix: str,
@@ -215,7 +219,7 @@ def completion_spans(
 
 
 def cli_context(
-    engine: Engine, path: Path, prefix: str, suffix: str, files: Sequence[str], budget: int
+    engine: Backend, path: Path, prefix: str, suffix: str, files: Sequence[str], budget: int
 ) -> RepoContext | None:
     """The chunks of `files` chosen for a completion of `path` (None without files).
 
@@ -237,7 +241,7 @@ def cli_context(
         first + rest,
         cursor_text=prefix[-16_000:] + suffix[:16_000],
         budget=budget,
-        count=lambda s: len(engine.vocab.encode(s.encode("utf-8"))),
+        count=lambda s: engine.count_tokens(s),
         language=language_for_path(str(path)),
     )
     return RepoContext(path.name, chunks) if chunks else None
@@ -270,9 +274,18 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(exc))
     except OSError as exc:
         return fail(f"cannot read {args.location}: {exc.strerror or exc}")
-    engine = load_or_fail(args)
+    engine = open_backend(args)
     if isinstance(engine, int):
         return engine
+    try:
+        return _complete(args, engine, path, prefix, suffix)
+    except ModelError as exc:  # a serving engine that went away or refused mid-request
+        return fail(str(exc))
+
+
+def _complete(
+    args: argparse.Namespace, engine: Backend, path: Path, prefix: str, suffix: str
+) -> int:
     thresholds = load_thresholds(engine.info.sha256)
     req = CompletionRequest(
         prefix=prefix,

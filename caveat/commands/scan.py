@@ -20,7 +20,8 @@ from caveat.annotate.alternatives import with_choices
 from caveat.annotate.provenance import Region
 from caveat.annotate.regions import SCAN_ID, annotate
 from caveat.annotate.words import level_sentence, percent, quoted, token_sentence
-from caveat.commands.common import add_model_args, fail, load_or_fail
+from caveat.commands.common import add_model_args, fail, open_backend
+from caveat.engine.errors import ModelError
 from caveat.grammars.registry import language_for_path
 from caveat.records.types import TokenRecord
 from caveat.scoring.calibration import load_thresholds
@@ -47,7 +48,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "found surprising (the spans `caveat.scanDocument` publishes).",
     )
     p.add_argument("file", type=Path, help="source file to scan")
-    add_model_args(p)
+    add_model_args(p, remote=True)
     p.add_argument("--json", action="store_true", help="print the spans as JSON")
     p.add_argument("--alternatives", action="store_true", help="list what the model expected")
     p.add_argument("--range", metavar="L1:L2", default=None, help="only lines L1..L2 (1-based)")
@@ -123,14 +124,17 @@ def run(args: argparse.Namespace) -> int:
         lines = parse_range(args.range) if args.range else None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         return fail(f"cannot scan {args.file}: {exc}")
-    engine = load_or_fail(args)
+    engine = open_backend(args)
     if isinstance(engine, int):
         return engine
     language = args.language or language_for_path(str(args.file))
     thresholds = load_thresholds(engine.info.sha256)
-    region = scan_region(engine, text, language, thresholds, lines)
-    if args.alternatives:  # the alternatives every surface shows: valid, whole-unit, ranked
-        region = with_choices(engine, text, region, language)
+    try:
+        region = scan_region(engine, text, language, thresholds, lines)
+        if args.alternatives:  # the alternatives every surface shows: valid, whole-unit, ranked
+            region = with_choices(engine, text, region, language)
+    except ModelError as exc:  # e.g. a serving engine that cannot score prompt tokens
+        return fail(str(exc))
     if args.json:
         body = spans_json(text, region)
         print(json.dumps({"file": str(args.file), "language": language, "spans": body}))

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from caveat.commands.server_args import add_server_args
 
 if TYPE_CHECKING:
     from caveat.server.server import CaveatServer
@@ -55,6 +58,7 @@ def register(subparsers: Any) -> None:
         help=f"largest LSP message accepted; larger ones are answered with an error and skipped"
         f" (default: {MAX_MESSAGE_BYTES})",
     )
+    add_server_args(parser)
     parser.add_argument("--log-file", metavar="PATH", help="also write the server log to PATH")
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="more logging (-vv: protocol traffic)"
@@ -102,6 +106,16 @@ def run(args: argparse.Namespace) -> int:
 
     server = create_server()
     server.max_message_bytes = max(1024, args.max_message_size)
+    if args.server:
+        # The client's own settings still win: these are the defaults it merges onto.
+        model = dataclasses.replace(
+            server.base_settings.model,
+            server=args.server,
+            api_key_env=args.api_key_env or "",
+            allow_remote=args.allow_remote,
+        )
+        server.base_settings = dataclasses.replace(server.base_settings, model=model)
+        server.settings = server.base_settings
     if args.tcp or args.ws:
         return _serve_socket(server, args)
     server.start_io()

@@ -394,22 +394,33 @@ class DecodeLoop:
 
     def _finish(self, cut: int | None) -> str:
         """Apply the stop cut, drop trailing blank lines and a split character; return text."""
-        end = len(self.text) if cut is None else cut
-        stripped = bytes(self.text[:end]).rstrip(b" \t\r\n")
-        if b"\n" in self.text[len(stripped) : end]:
-            end = len(stripped)
-        end = utf8_complete_length(self.text, end)
-        kept: list[TokenRecord] = []
-        for rec in self.records:
-            if rec.offset >= end:
-                break
-            if rec.end > end:
-                rec = dataclasses.replace(rec, bytes=rec.bytes[: end - rec.offset])
-            kept.append(rec)
-        self.records = kept
+        end, self.records = finish_records(bytes(self.text), self.records, cut)
         del self.text[end:]
-        self.streamed = min(self.streamed, len(kept))
+        self.streamed = min(self.streamed, len(self.records))
         return bytes(self.text).decode("utf-8", errors="replace")
+
+
+def finish_records(
+    text: bytes, records: Sequence[TokenRecord], cut: int | None
+) -> tuple[int, list[TokenRecord]]:
+    """Where a completion's text ends, and its records trimmed to that end.
+
+    Applies the stop cut, drops trailing blank lines and a character split at the end; a record
+    that straddles the end keeps only its bytes before it.
+    """
+    end = len(text) if cut is None else cut
+    stripped = text[:end].rstrip(b" \t\r\n")
+    if b"\n" in text[len(stripped) : end]:
+        end = len(stripped)
+    end = utf8_complete_length(text, end)
+    kept: list[TokenRecord] = []
+    for rec in records:
+        if rec.offset >= end:
+            break
+        if rec.end > end:
+            rec = dataclasses.replace(rec, bytes=rec.bytes[: end - rec.offset])
+        kept.append(rec)
+    return end, kept
 
 
 def _punct_stop(text: bytes, starts: Sequence[int]) -> int | None:

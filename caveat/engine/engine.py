@@ -19,12 +19,13 @@ from caveat.engine.lru import Lru
 from caveat.engine.model import ModelInfo
 from caveat.engine.overlap import MeasureOverlap
 from caveat.engine.prompt import plan_prompt, uses_spm
+from caveat.engine.rollout import Rollout, StopFn, check_cancel, roll_out
 from caveat.engine.runtime import EngineStats, Runtime
 from caveat.engine.scan import scan_tokens
 from caveat.engine.types import Completion, CompletionRequest, HealingInfo
 from caveat.engine.vocab import Vocabulary
-from caveat.records.measures import log_partition, make_work
-from caveat.records.types import TokenRecord
+from caveat.records.measures import log_partition, make_work, token_measures
+from caveat.records.types import Alternative, TokenRecord
 
 OnToken = Callable[[TokenRecord], None]
 
@@ -65,6 +66,8 @@ class RuntimeLM:
 
 class Engine:
     """Completes and scans text with one llama.cpp model. Not thread-safe: one owner thread."""
+
+    kind = "local"
 
     def __init__(self, llm: llama_cpp.Llama, info: ModelInfo, *, n_batch: int = 512) -> None:
         self.llm = llm
@@ -165,6 +168,49 @@ class Engine:
         # Rows served from the memo cost no pass: report the passes that actually ran.
         info = dataclasses.replace(res.info, extra_passes=self.stats.forward_passes - passes)
         return dataclasses.replace(res, info=info)
+
+    def count_tokens(self, text: str) -> int:
+        """How many tokens `text` takes (for context budgets)."""
+        return len(self.vocab.encode(text.encode("utf-8")))
+
+    def roll_candidates(
+        self,
+        prefix: str,
+        candidates: Sequence[Alternative] | None,
+        *,
+        k: int,
+        lookahead: int,
+        stop: StopFn,
+        cancel: threading.Event | None = None,
+    ) -> list[Rollout]:
+        """Roll each candidate after `prefix` out greedily until `stop` (see `rerank`)."""
+        bos = [self.info.bos] if self.add_bos and self.info.bos >= 0 else []
+        context = [*bos, *self.vocab.encode(prefix.encode("utf-8"))]
+        if len(context) + lookahead + 2 >= self.n_ctx:
+            context = context[len(context) - (self.n_ctx - lookahead - 3) :]
+        check_cancel(cancel)
+        self.runtime.sync(context)
+        logits = self.runtime.logits()
+        if candidates is None:
+            m = token_measures(logits, None, k, self._work)
+            picked = list(zip(m.top_ids, m.top_logprobs, strict=True))
+        else:
+            lz = log_partition(logits)
+            picked = [(c.id, float(logits[c.id]) - lz) for c in candidates[:k]]
+        return [
+            roll_out(
+                self.runtime,
+                self.vocab,
+                self._work,
+                context,
+                tok,
+                lp,
+                lookahead=lookahead,
+                stop=stop,
+                cancel=cancel,
+            )
+            for tok, lp in picked
+        ]
 
     def scan(
         self,

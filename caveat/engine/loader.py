@@ -18,6 +18,7 @@ from caveat.engine.offload import GpuLayers, gpu_available, plan_offload
 
 if TYPE_CHECKING:
     from caveat.engine.engine import Engine
+    from caveat.engine.remote.engine import RemoteEngine
 
 log = logging.getLogger(__name__)
 
@@ -59,4 +60,42 @@ def load_engine(
         plan.device,
         time.perf_counter() - t0,
     )
+    return engine
+
+
+def connect_remote(
+    url: str,
+    *,
+    api_key_env: str | None = None,
+    allow_remote: bool = False,
+    timeout: float | None = None,
+) -> RemoteEngine:
+    """Connect to a llama.cpp server; raise ModelError (RemoteError) with what to do.
+
+    A host other than this machine is refused unless `allow_remote`; a model caveat has no
+    calibration for is logged once (its underlines use the embedded model's defaults).
+    """
+    from caveat.engine.remote.engine import RemoteEngine
+    from caveat.engine.remote.http import DEFAULT_TIMEOUT, parse_endpoint
+
+    endpoint = parse_endpoint(
+        url,
+        api_key_env=api_key_env,
+        allow_remote=allow_remote,
+        timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
+    )
+    engine = RemoteEngine(endpoint)
+    log.info(
+        "connected to %s serving %s (%d-token slots, %d slots)",
+        endpoint.url,
+        engine.info.name,
+        engine.n_ctx,
+        engine.slots,
+    )
+    if not engine.calibrated:
+        log.warning(
+            "%s serves a model caveat has no calibration for; underline levels use the "
+            "embedded model's defaults",
+            endpoint.url,
+        )
     return engine

@@ -77,6 +77,34 @@ class ModelInfo:
         }
 
 
+@dataclass(frozen=True)
+class Identity:
+    """A model file caveat knows, for a server that reports the model's shape but no hash."""
+
+    name: str
+    sha256: str
+    n_vocab: int
+    n_params: int
+    size: int  # bytes of tensor data, as llama.cpp's llama_model_size counts them
+
+
+#: The embedded Gemma 3 270M Q4_K_M (tests/test_remote.py checks these against the file).
+EMBEDDED = Identity(
+    name="Gemma 3 270m",
+    sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+    n_vocab=262_144,
+    n_params=268_098_176,
+    size=246_587_904,
+)
+
+
+def embedded_identity(n_vocab: int, n_params: int, size: int) -> Identity | None:
+    """The embedded model's identity when a served model has exactly its shape, else None."""
+    if (n_vocab, n_params, size) == (EMBEDDED.n_vocab, EMBEDDED.n_params, EMBEDDED.size):
+        return EMBEDDED
+    return None
+
+
 def cache_dir() -> Path:
     """The user cache folder for caveat (models, thresholds, hashes)."""
     path = Path(platformdirs.user_cache_dir("caveat", appauthor=False))

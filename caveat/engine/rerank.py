@@ -6,8 +6,9 @@ tokens. Here every candidate is completed to the end of the syntax unit it start
 (`unit_stop`), so that what a span could be replaced with is a whole unit, not a token; which
 of them is worth offering is the annotate layer's decision.
 
-All rollouts start from the same context, so the runtime's prefix reuse evaluates the shared
-context once and each candidate costs one token plus its lookahead steps.
+All rollouts start from the same context, so prefix reuse (the runtime's, or the serving
+engine's prompt cache) evaluates the shared context once and each candidate costs one token
+plus its lookahead steps.
 """
 
 from __future__ import annotations
@@ -16,25 +17,18 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from caveat.engine.rollout import Rollout, check_cancel, roll_out, unit_stop
-from caveat.records.measures import log_partition, token_measures
+from caveat.engine.rollout import Rollout, unit_stop
 from caveat.records.types import Alternative
 
 if TYPE_CHECKING:
-    from caveat.engine.engine import Engine
+    from caveat.engine.backend import Backend
 
 #: Tokens a rollout may take to close its unit; one that has not closed by then is unfinished.
 HOVER_LOOKAHEAD = 16
 
 
-def context_tokens(engine: Engine, prefix: str) -> list[int]:
-    """BOS (when the model wants it) and the tokens of `prefix`."""
-    bos = [engine.info.bos] if engine.add_bos and engine.info.bos >= 0 else []
-    return [*bos, *engine.vocab.encode(prefix.encode("utf-8"))]
-
-
 def rerank(
-    engine: Engine,
+    engine: Backend,
     prefix: str,
     candidates: Sequence[Alternative] | None = None,
     *,
@@ -57,30 +51,7 @@ def rerank(
     order; `Rollout.ended` is False for one that did not close its unit within `lookahead`.
     Raises EngineCancelled when `cancel` is set (checked before every model evaluation).
     """
-    context = context_tokens(engine, prefix)
-    if len(context) + lookahead + 2 >= engine.n_ctx:
-        context = context[len(context) - (engine.n_ctx - lookahead - 3) :]
-    check_cancel(cancel)
-    engine.runtime.sync(context)
-    logits = engine.runtime.logits()
-    if candidates is None:
-        m = token_measures(logits, None, k, engine._work)
-        picked = list(zip(m.top_ids, m.top_logprobs, strict=True))
-    else:
-        lz = log_partition(logits)
-        picked = [(c.id, float(logits[c.id]) - lz) for c in candidates[:k]]
     stop = unit_stop(depth0, span_end_text, language, inner)
-    return [
-        roll_out(
-            engine.runtime,
-            engine.vocab,
-            engine._work,
-            context,
-            tok,
-            lp,
-            lookahead=lookahead,
-            stop=stop,
-            cancel=cancel,
-        )
-        for tok, lp in picked
-    ]
+    return engine.roll_candidates(
+        prefix, candidates, k=k, lookahead=lookahead, stop=stop, cancel=cancel
+    )

@@ -91,8 +91,7 @@ def roll_out(
         steps.append(m)
         cut = stop(bytes(text), starts)
         if cut is not None:
-            keep = max(1, sum(1 for s in starts if s < cut))
-            del tokens[keep:], logprobs[keep:], steps[keep - 1 :], text[cut:]
+            trim_at(cut, starts, tokens, logprobs, steps, text)
             ended = True
             break
         if len(tokens) > lookahead:
@@ -100,6 +99,19 @@ def roll_out(
         check_cancel(cancel)
         runtime.append(m.chosen)
     return Rollout(tuple(tokens), tuple(logprobs), tuple(steps), bytes(text), ended)
+
+
+def trim_at(
+    cut: int,
+    starts: Sequence[int],
+    tokens: list[int],
+    logprobs: list[float],
+    steps: list[TokenMeasures],
+    text: bytearray,
+) -> None:
+    """Drop the rollout's tokens that start at or after byte `cut` (the candidate stays)."""
+    keep = max(1, sum(1 for s in starts if s < cut))
+    del tokens[keep:], logprobs[keep:], steps[keep - 1 :], text[cut:]
 
 
 def check_cancel(cancel: threading.Event | None) -> None:

@@ -92,3 +92,6 @@ class Completion:
     prompt_tokens: int = 0
     prompt_tokens_evaluated: int = 0
     prompt_tokens_reused: int = 0
+    # Which backend produced the records: "local" (exact entropy) or a serving engine's API
+    # (records then carry entropy bounds from the top k).
+    backend: str = "local"

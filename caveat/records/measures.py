@@ -9,6 +9,7 @@ Z = sum e), and the top-k found by a logit threshold instead of a full partition
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,6 +105,28 @@ def token_measures(
         top_ids=tuple(int(t) for t in top[:kk]),
         top_logprobs=tuple(float(x) for x in top_lp[:kk]),
     )
+
+
+def entropy_bounds(top_logprobs: Sequence[float], n_vocab: int) -> tuple[float, float]:
+    """Bounds on the full entropy (nats) from the k best log-probabilities alone.
+
+    What a serving engine returns is the top k; the tail mass r = 1 - sum(p_i) sits on the other
+    V - k tokens, each no likelier than p_k. The entropy is least when the tail is packed into
+    tokens of probability p_k and most when it is spread evenly:
+    H_k + r ln(1/p_k) <= H <= H_k + r ln((V - k) / r), with H_k = -sum p_i ln p_i over the top k.
+    Both are exact when r is 0 (or k covers the vocabulary).
+    """
+    lps = [lp for lp in top_logprobs if lp > -math.inf]
+    if not lps:
+        return 0.0, math.log(max(n_vocab, 1))
+    h_k = -sum(math.exp(lp) * lp for lp in lps)
+    r = max(0.0, 1.0 - sum(math.exp(lp) for lp in lps))
+    rest = n_vocab - len(lps)
+    if r <= 1e-12 or rest <= 0:
+        return h_k, h_k
+    low = h_k + r * -min(lps)
+    high = h_k + r * math.log(rest / r)
+    return low, max(low, high)
 
 
 def _top_candidates(logits: FloatArray, want: int) -> tuple[npt.NDArray[np.int64], float]:

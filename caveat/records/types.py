@@ -29,7 +29,9 @@ class TokenRecord:
 
     `offset` is the byte offset of the token's first byte in the completion text (or, for a
     scan, in the scanned document's UTF-8). `entropy` is in nats over the full vocabulary;
-    `margin` is log p(top1) - log p(top2); `top` is sorted best first.
+    `margin` is log p(top1) - log p(top2); `top` is sorted best first. A serving engine returns
+    only the top k, so a record it produced has `entropy_bounds` (low, high) and `entropy` is the
+    low bound (`caveat.records.measures.entropy_bounds`); None means the entropy is exact.
     """
 
     id: int
@@ -39,6 +41,7 @@ class TokenRecord:
     entropy: float
     margin: float
     top: tuple[Alternative, ...]
+    entropy_bounds: tuple[float, float] | None = None
 
     @property
     def text(self) -> str:

@@ -15,7 +15,7 @@ from pygls.workspace import TextDocument
 
 from caveat.annotate.alternatives import span_choices
 from caveat.annotate.provenance import Choice, TrackedSpan
-from caveat.engine.engine import Engine
+from caveat.engine.backend import Backend
 from caveat.server.features.diagnostics import publish
 from caveat.server.positions import well_formed
 from caveat.server.server import CaveatServer
@@ -39,7 +39,7 @@ async def ensure_choices(server: CaveatServer, doc: TextDocument, span: TrackedS
         return span
     text, version, language = well_formed(doc.source), doc.version, doc.language_id
 
-    def run(engine: Engine, cancel: threading.Event) -> tuple[Choice, ...]:
+    def run(engine: Backend, cancel: threading.Event) -> tuple[Choice, ...]:
         return span_choices(engine, text, span, language, cancel)
 
     # No supersession: a hover and a code action may ask for two spans of one document at once.

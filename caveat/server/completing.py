@@ -23,7 +23,8 @@ from pygls.exceptions import JsonRpcException
 
 from caveat.annotate.regions import annotate, offer_from_region
 from caveat.annotate.typeahead import Shown, continuation
-from caveat.engine.engine import Engine
+from caveat.engine.backend import Backend
+from caveat.engine.errors import ModelError
 from caveat.engine.types import Completion, CompletionRequest, Timings
 from caveat.records.types import TokenRecord
 from caveat.scoring.spans import token_level
@@ -166,7 +167,7 @@ def _run_job(
     snap: Snapshot,
     completion_id: str,
     on_token: Callable[[TokenRecord], None] | None,
-) -> Callable[[Engine, threading.Event], tuple[Completion, CompletionEntry]]:
+) -> Callable[[Backend, threading.Event], tuple[Completion, CompletionEntry]]:
     """The worker-side function: complete, then score spans for later acceptance."""
     settings = server.settings.completion
     req = CompletionRequest(
@@ -181,7 +182,7 @@ def _run_job(
     )
     context = gather(server, snap.uri, snap.text, snap.offset, snap.language)
 
-    def run(engine: Engine, cancel: threading.Event) -> tuple[Completion, CompletionEntry]:
+    def run(engine: Backend, cancel: threading.Event) -> tuple[Completion, CompletionEntry]:
         current = server.workspace.text_documents.get(snap.uri)
         if current is None or current.version != snap.version:
             raise JobCancelled()
@@ -309,6 +310,10 @@ async def complete_at(
         return Outcome(cid, snap)
     except ModelUnavailable as exc:
         raise JsonRpcException(f"caveat: no model: {exc}", REQUEST_FAILED) from exc
+    except ModelError as exc:  # the serving engine is down, slow or refused: no completion
+        server.show_engine_error(exc)
+        return Outcome(cid, snap)
+    server.last_engine_error = ""
     current = server.workspace.text_documents.get(uri)
     if completion.stop_reason == "cancelled" or current is None or current.version != snap.version:
         return Outcome(cid, snap)  # superseded or stale: drop the result

@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlparse
 from pygls.uris import to_fs_path
 
 from caveat.annotate.context_sources import MAX_FILE_BYTES, Workspace, import_chunks
+from caveat.engine.backend import Backend
 from caveat.engine.context import (
     ContextChunk,
     RepoContext,
@@ -28,7 +29,6 @@ from caveat.engine.context import (
     select_chunks,
     words,
 )
-from caveat.engine.engine import Engine
 from caveat.server.server import CaveatServer
 
 logger = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ EDITS_KEPT = 8
 #: Text around the cursor that chunks are deduplicated against (characters either side).
 _WINDOW = 16_000
 
-Picker = Callable[[Engine], RepoContext | None]
+Picker = Callable[[Backend], RepoContext | None]
 
 
 class EditTracker:
@@ -109,14 +109,14 @@ def gather(server: CaveatServer, uri: str, text: str, offset: int, language: str
     folders = _folders(server)
     budget = settings.max_tokens
 
-    def pick(engine: Engine) -> RepoContext | None:
+    def pick(engine: Backend) -> RepoContext | None:
         try:
             return _pick(engine)
         except Exception:  # context is a help: a failure in it must not cost the completion
             logger.warning("context for %s failed; completing without it", uri, exc_info=True)
             return None
 
-    def _pick(engine: Engine) -> RepoContext | None:
+    def _pick(engine: Backend) -> RepoContext | None:
         ws = Workspace.of(folders)
         # The line being typed is left out of what chooses chunks, so that the context (and the
         # KV cache holding it) stays the same while a line is typed.
@@ -136,7 +136,7 @@ def gather(server: CaveatServer, uri: str, text: str, offset: int, language: str
             candidates,
             cursor_text=cursor_text,
             budget=budget,
-            count=lambda s: len(engine.vocab.encode(s.encode("utf-8"))),
+            count=lambda s: engine.count_tokens(s),
             language=language,
         )
         used = ", ".join(f"{c.path}:{c.start_line}-{c.end_line} ({c.tokens})" for c in chunks)

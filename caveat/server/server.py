@@ -70,12 +70,15 @@ class CaveatServer(LanguageServer):
             # the last thread marked itself idle: `caveat bench soak` saw 6 -> 7 threads.
             max_workers=1,
         )
-        self.settings = Settings()
+        # What `caveat serve` flags set (`--server`); the client's settings merge onto it.
+        self.base_settings = Settings()
+        self.settings = self.base_settings
         self.init_options: Any = None
         self.worker = ModelWorker(on_state=self._on_model_state)
         self.thresholds: Thresholds | None = None
         self.model_name = ""
-        self.model_device = ""  # "GPU" or "CPU" once a model is loaded
+        self.model_device = ""  # "GPU", "CPU" or "server" once a model is loaded
+        self.last_engine_error = ""  # the serving engine's last failure, shown once
         self.documents: dict[str, DocumentProvenance] = {}
         self.completions: OrderedDict[str, CompletionEntry] = OrderedDict()
         self.generations: dict[str, int] = {}
@@ -184,6 +187,18 @@ class CaveatServer(LanguageServer):
         """Tell the user something (window/showMessage) and log it."""
         logger.log(logging.ERROR if kind == types.MessageType.Error else logging.WARNING, message)
         self.window_show_message(types.ShowMessageParams(type=kind, message=message))
+
+    def show_engine_error(self, exc: Exception) -> None:
+        """Report a failing serving engine once per distinct message, and in the status.
+
+        Completions ask on every keystroke: a server that is down must not raise a popup each
+        time. The status carries the error until a request succeeds again.
+        """
+        message = f"caveat: {exc}"
+        if message != self.last_engine_error:
+            self.last_engine_error = message
+            self.show(message, types.MessageType.Error)
+        self.send_status("error", str(exc))
 
     def send_status(self, state: str, message: str | None = None, **extra: Any) -> None:
         """Send `caveat/status` (model state, last latency ...)."""

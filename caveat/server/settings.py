@@ -63,6 +63,29 @@ class ModelSettings:
             auto=True,
         ),
     )
+    server: str = field(
+        default="",
+        metadata=_meta(
+            "URL of a llama.cpp server (llama-server) to complete with instead of loading a model"
+            " in this process, e.g. http://127.0.0.1:8080 (`caveat llama-server` starts one); "
+            "empty = in-process. Entropy then comes as bounds from the top 20 tokens, and "
+            "scans need the in-process model."
+        ),
+    )
+    api_key_env: str = field(
+        default="",
+        metadata=_meta(
+            "Name of the environment variable holding the server's API key (sent as a Bearer "
+            "token); empty = none. The key itself never goes in settings."
+        ),
+    )
+    allow_remote: bool = field(
+        default=False,
+        metadata=_meta(
+            "Allow `model.server` to be another machine. Off: only this machine's servers are "
+            "used, so code never leaves it unless you turn this on."
+        ),
+    )
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
-from caveat.engine.engine import Engine
+from caveat.engine.backend import Backend
+from caveat.engine.errors import ModelError
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class WorkerDied(ModelUnavailable):
 class Job(Generic[T]):
     """One unit of model work: `run(engine, cancel)` on the worker thread."""
 
-    run: Callable[[Engine, threading.Event], T]
+    run: Callable[[Backend, threading.Event], T]
     key: str | None = None
     kind: str = "complete"
     cancel: threading.Event = field(default_factory=threading.Event)
@@ -60,7 +61,7 @@ class Job(Generic[T]):
 class _Load:
     """Load (or reload) the model; jobs queued behind it wait for it."""
 
-    load: Callable[[], Engine]
+    load: Callable[[], Backend]
     done: Future[None] = field(default_factory=Future)
 
 
@@ -78,11 +79,11 @@ class ModelWorker:
         self._pending: list[Job[Any]] = []
         self._loads: deque[_Load] = deque()
         self._on_state = on_state
-        self.engine: Engine | None = None
+        self.engine: Backend | None = None
         self.state: ModelState = "idle"
         self.error: str | None = None
 
-    def start(self, load: Callable[[], Engine]) -> Future[None]:
+    def start(self, load: Callable[[], Backend]) -> Future[None]:
         """Start the thread (once) and load the model first; returns when the load finishes."""
         item = _Load(load)
         with self._lock:
@@ -218,4 +219,4 @@ class ModelWorker:
 
 def _is_model_error(exc: Exception) -> bool:
     """Whether `exc` is the engine's user-facing ModelError (no traceback needed)."""
-    return type(exc).__name__ == "ModelError"
+    return isinstance(exc, ModelError)

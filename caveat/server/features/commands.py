@@ -11,8 +11,8 @@ from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
 from caveat.annotate.provenance import Region
 from caveat.annotate.regions import SCAN_ID, annotate
-from caveat.engine.engine import Engine
-from caveat.engine.errors import EngineCancelled
+from caveat.engine.backend import Backend
+from caveat.engine.errors import EngineCancelled, ModelError
 from caveat.server.completing import REQUEST_FAILED
 from caveat.server.features.diagnostics import publish
 from caveat.server.jsonish import plain
@@ -57,7 +57,7 @@ def _scan_job(server: CaveatServer, uri: str, progress: WorkDone) -> tuple[Job[R
     doc = server.document(uri)
     text, language, version = well_formed(doc.source), doc.language_id, doc.version
 
-    def run(engine: Engine, cancel: threading.Event) -> Region:
+    def run(engine: Backend, cancel: threading.Event) -> Region:
         records = engine.scan(text, cancel=cancel, progress=lambda f: progress.report("scoring", f))
         thresholds = server.thresholds
         if thresholds is None:
@@ -83,6 +83,8 @@ async def scan_document(server: CaveatServer, args: tuple[Any, ...]) -> dict[str
         return {"spans": 0, "cancelled": True}
     except ModelUnavailable as exc:
         raise JsonRpcException(f"caveat: no model: {exc}", REQUEST_FAILED) from exc
+    except ModelError as exc:  # e.g. a serving engine that cannot score prompts
+        raise JsonRpcException(f"caveat: {exc}", REQUEST_FAILED) from exc
     finally:
         progress.end()
     doc = server.workspace.text_documents.get(uri)

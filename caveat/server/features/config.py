@@ -12,7 +12,7 @@ from typing import Any
 
 from lsprotocol import types
 
-from caveat.engine.engine import Engine
+from caveat.engine.backend import Backend
 from caveat.server.progress import WorkDone
 from caveat.server.server import CaveatServer
 from caveat.server.settings import Settings, parse_settings
@@ -77,11 +77,29 @@ def _load_function(server: CaveatServer, progress: WorkDone) -> Any:
     """The loader the worker runs: engine, then its calibrated thresholds."""
     model = server.settings.model
 
-    def load() -> Engine:
+    def load() -> Backend:
         from caveat.engine.errors import ModelError
+        from caveat.engine.loader import connect_remote
+        from caveat.scoring.calibration import load_thresholds
+
+        if model.server:
+            remote = connect_remote(
+                model.server,
+                api_key_env=model.api_key_env or None,
+                allow_remote=model.allow_remote,
+            )
+            server.thresholds = load_thresholds(remote.info.sha256)
+            server.model_name = f"{remote.info.name} on {model.server}"
+            server.model_device = "server"
+            if not remote.calibrated:
+                server.show(
+                    f"caveat: {model.server} serves {remote.info.name}, a model caveat has no "
+                    "calibration for: underline levels use the embedded model's defaults.",
+                    types.MessageType.Warning,
+                )
+            return remote
         from caveat.engine.loader import load_engine
         from caveat.engine.offload import gpu_available, plan_offload
-        from caveat.scoring.calibration import load_thresholds
 
         n_ctx, threads = model.context_length, model.threads
         trained = _trained_context(model.path or None)
@@ -129,6 +147,8 @@ async def load_model(server: CaveatServer) -> None:
     """(Re)load the model on the worker thread with a progress bar; returns when done."""
     path = server.settings.model.path
     server.model_name = os.path.basename(path) if path else EMBEDDED_NAME
+    if server.settings.model.server:
+        server.model_name = server.settings.model.server
     server.model_device = ""
     progress = WorkDone(server, "caveat: loading the model")
     await progress.begin(server.model_name)
@@ -163,7 +183,7 @@ def register(server: CaveatServer) -> None:
     @server.feature(types.INITIALIZE)
     async def initialize(ls: CaveatServer, params: types.InitializeParams) -> None:
         ls.loop = asyncio.get_running_loop()
-        ls.settings = Settings()
+        ls.settings = ls.base_settings
         apply_settings(ls, params.initialization_options, "initializationOptions")
 
     @server.feature(types.INITIALIZED)
