@@ -1,0 +1,205 @@
+"""The remote backend against a real llama-server running the embedded model.
+
+Compared with the in-process engine on the same model: the same greedy text, log-probabilities
+within 0.05, and entropy intervals that hold the exact entropy.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import llama_cpp
+import numpy as np
+import pytest
+from remote_server import llama_server
+
+from caveat.engine.engine import Engine
+from caveat.engine.model import EMBEDDED
+from caveat.engine.remote.engine import RemoteEngine
+from caveat.engine.remote.http import RemoteError, parse_endpoint
+from caveat.engine.remote.process import LlamaServer, free_port
+from caveat.engine.rerank import rerank
+from caveat.engine.types import CompletionRequest
+from caveat.records.measures import entropy_bounds
+from caveat.records.types import TokenRecord
+
+PROMPTS = [
+    "def fibonacci(n):\n    ",
+    "import os\n\n\ndef read_lines(path):\n    with open(path) as f:\n        ",
+    "const total = items.reduce((sum, item) => ",
+    "class Stack:\n    def __init__(self):\n        self.items = []\n\n    def push(self, x):\n",
+]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LlamaServer]:
+    with llama_server() as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def remote(server: LlamaServer) -> RemoteEngine:
+    return RemoteEngine(parse_endpoint(server.url))
+
+
+def test_served_embedded_model_is_recognised(engine: Engine, remote: RemoteEngine) -> None:
+    """The embedded model's shape constants are the file's, so its calibration applies."""
+    model = engine.llm.model
+    assert llama_cpp.llama_model_n_params(model) == EMBEDDED.n_params
+    assert llama_cpp.llama_model_size(model) == EMBEDDED.size
+    assert engine.info.sha256 == EMBEDDED.sha256
+    assert remote.calibrated and remote.info.sha256 == engine.info.sha256
+    assert remote.info.bos == engine.info.bos and remote.n_ctx == 2048
+
+
+@pytest.mark.parametrize("prefix", PROMPTS)
+def test_remote_matches_in_process(engine: Engine, remote: RemoteEngine, prefix: str) -> None:
+    req = CompletionRequest(prefix=prefix, max_tokens=24, top_k=5)
+    local = engine.complete(req)
+    got = remote.complete(req)
+    assert got.backend == "llama-server" and local.backend == "local"
+    assert "".join(r.text for r in got.records) == got.text
+    assert got.text.split("\n")[0] == local.text.split("\n")[0]
+    same = 0
+    for a, b in zip(local.records, got.records, strict=False):
+        if a.id != b.id:
+            break
+        same += 1
+        assert abs(a.logprob - b.logprob) < 0.05, (a.text, a.logprob, b.logprob)
+        assert abs(a.margin - b.margin) < 0.05 or not math.isfinite(a.margin)
+        assert b.entropy_bounds is not None and a.entropy_bounds is None
+        low, high = b.entropy_bounds
+        # Quantisation noise between two llama.cpp builds is far below this slack.
+        assert low - 0.02 <= a.entropy <= high + 0.02, (a.text, low, a.entropy, high)
+        assert [t.id for t in a.top[:3]] == [t.id for t in b.top[:3]] or a.margin < 0.05
+    assert same >= 3
+
+
+def test_cancel_stops_the_remote_stream(remote: RemoteEngine) -> None:
+    cancel = threading.Event()
+    seen: list[TokenRecord] = []
+
+    def on_token(record: TokenRecord) -> None:
+        seen.append(record)
+        if len(seen) == 2:
+            cancel.set()
+
+    prefix = "# a long list of numbers\nnumbers = [\n"
+    req = CompletionRequest(prefix=prefix, max_tokens=200)
+    got = remote.complete(req, cancel=cancel, on_token=on_token)
+    assert got.stop_reason == "cancelled"
+    assert len(got.records) < 10
+    # The server stopped that request: the next one is answered at once, whole.
+    again = remote.complete(CompletionRequest(prefix="x = 1\ny = ", max_tokens=4))
+    assert again.text and again.stop_reason != "cancelled"
+
+
+def test_token_healing_over_the_wire(remote: RemoteEngine) -> None:
+    req = CompletionRequest(prefix="import numpy as np\nx = np.arr", max_tokens=8, healing="byte")
+    got = remote.complete(req)
+    assert got.healing.mode == "token" and got.healing.candidates > 0
+    assert got.healing.cover_text.startswith("arr")
+    assert got.text.startswith("ay"), got.text
+    assert got.records[0].text == got.text[: len(got.records[0].text)]
+
+
+def test_hover_rollouts_over_the_wire(engine: Engine, remote: RemoteEngine) -> None:
+    prefix = "def area(r):\n    return 3.14 * r * "
+    local = rerank(engine, prefix, k=3, language="python", span_end_text="\n")
+    got = rerank(remote, prefix, k=3, language="python", span_end_text="\n")
+    assert [r.tokens[0] for r in got] == [r.tokens[0] for r in local]
+    assert got[0].text == local[0].text
+    for a, b in zip(local, got, strict=True):
+        assert abs(a.logprobs[0] - b.logprobs[0]) < 0.05
+
+
+def test_scan_needs_prompt_logprobs(remote: RemoteEngine) -> None:
+    with pytest.raises(RemoteError, match="prompt log-probabilities"):
+        remote.scan("x = 1\n")
+
+
+def test_cli_complete_through_the_server(
+    engine: Engine, server: LlamaServer, tmp_path: Path
+) -> None:
+    """`caveat complete --server --json`: the in-process text, with entropy bounds per token."""
+    src = tmp_path / "area.py"
+    src.write_text("def area(r):\n    return ", encoding="utf-8")
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "caveat",
+            "complete",
+            f"{src}:2:12",
+            "--server",
+            server.url,
+            "--json",
+        ]
+        + ["--max-tokens", "12", "--healing", "none"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    body = json.loads(out.stdout)
+    local = engine.complete(
+        CompletionRequest(prefix="def area(r):\n    return ", max_tokens=12, language="python")
+    )
+    assert body["backend"] == "llama-server" and body["text"] == local.text
+    assert all(len(t["entropy_bounds"]) == 2 for t in body["tokens"])
+    assert body["spans"] and body["model"]["sha256"] == engine.info.sha256
+
+
+def test_down_server_is_one_clear_message() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(RemoteError, match="cannot reach"):
+        RemoteEngine(parse_endpoint(url))
+    done = subprocess.run(
+        [sys.executable, "-m", "caveat", "scan", __file__, "--server", url],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert "cannot reach" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_code_stays_local_unless_allowed() -> None:
+    with pytest.raises(RemoteError, match="not this machine"):
+        parse_endpoint("http://192.0.2.7:8080")
+    with pytest.raises(RemoteError, match="not this machine"):
+        parse_endpoint("https://models.example.com/v1")
+    assert parse_endpoint("http://192.0.2.7:8080", allow_remote=True).host == "192.0.2.7"
+    for url in ("http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:9"):
+        assert parse_endpoint(url).url == url
+    with pytest.raises(RemoteError, match="http"):
+        parse_endpoint("ftp://127.0.0.1/")
+
+
+def test_api_key_comes_from_the_named_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CAVEAT_TEST_KEY", raising=False)
+    with pytest.raises(RemoteError, match="CAVEAT_TEST_KEY"):
+        parse_endpoint("http://127.0.0.1:8080", api_key_env="CAVEAT_TEST_KEY")
+    monkeypatch.setenv("CAVEAT_TEST_KEY", "s3cret")
+    assert (
+        parse_endpoint("http://127.0.0.1:8080", api_key_env="CAVEAT_TEST_KEY").api_key == "s3cret"
+    )
+
+
+@pytest.mark.parametrize("k", [1, 2, 5, 20, 100])
+def test_entropy_bounds_hold_the_exact_entropy(k: int) -> None:
+    rng = np.random.default_rng(k)
+    for scale in (0.5, 2.0, 8.0):
+        logits = rng.normal(scale=scale, size=5000)
+        lp = logits - np.log(np.exp(logits - logits.max()).sum()) - logits.max()
+        exact = float(-(np.exp(lp) * lp).sum())
+        top = np.sort(lp)[::-1][:k]
+        low, high = entropy_bounds(top.tolist(), 5000)
+        assert low - 1e-9 <= exact <= high + 1e-9
+    # The whole distribution: both ends are the entropy.
+    low, high = entropy_bounds([math.log(0.5), math.log(0.5)], 2)
+    assert low == pytest.approx(math.log(2)) and high == pytest.approx(math.log(2))
