@@ -9,7 +9,6 @@ import pytest
 
 from caveat.engine.decode import ADAPTIVE_LOOKAHEAD
 from caveat.engine.engine import Engine
-from caveat.engine.rerank import context_tokens
 from caveat.engine.rollout import line_stop, roll_out
 from caveat.engine.types import CompletionRequest
 from caveat.records.measures import token_measures
@@ -51,7 +50,7 @@ def test_adaptive_first_step_takes_the_best_rollout(engine: Engine) -> None:
     """With threshold 0 the first step is reranked: its token has the best mean logprob."""
     c = engine.complete(_req(decoding="adaptive", entropy_threshold=0.0, max_tokens=1))
     assert len(c.records) == 1
-    ctx = context_tokens(engine, PROMPT)
+    ctx = engine.context_tokens(PROMPT)
     engine.runtime.sync(ctx)
     m = token_measures(engine.runtime.logits().copy(), None, 5, engine._work)
     floor = m.top_logprobs[0] + math.log(0.1)

@@ -130,18 +130,9 @@ def test_cli_complete_through_the_server(
     """`caveat complete --server --json`: the in-process text, with entropy bounds per token."""
     src = tmp_path / "area.py"
     src.write_text("def area(r):\n    return ", encoding="utf-8")
+    flags = ["--server", server.url, "--json", "--max-tokens", "12", "--healing", "none"]
     out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "caveat",
-            "complete",
-            f"{src}:2:12",
-            "--server",
-            server.url,
-            "--json",
-        ]
-        + ["--max-tokens", "12", "--healing", "none"],
+        [sys.executable, "-m", "caveat", "complete", f"{src}:2:12", *flags],
         capture_output=True,
         text=True,
         check=True,

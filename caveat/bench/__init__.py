@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import argparse
 
-from caveat.bench import alternatives, context, decode, fuzz, healing, latency, rerank, signal, soak
+from caveat.bench import (
+    alternatives,
+    context,
+    decode,
+    fuzz,
+    healing,
+    latency,
+    rerank,
+    signal,
+    soak,
+    team,
+)
 
 # Listed in the order `caveat bench --help` shows them.
-BENCHMARKS = (decode, healing, signal, alternatives, latency, rerank, soak, fuzz, context)
+BENCHMARKS = (decode, healing, signal, alternatives, latency, team, rerank, soak, fuzz, context)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

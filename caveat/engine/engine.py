@@ -173,6 +173,11 @@ class Engine:
         """How many tokens `text` takes (for context budgets)."""
         return len(self.vocab.encode(text.encode("utf-8")))
 
+    def context_tokens(self, prefix: str) -> list[int]:
+        """BOS (when the model wants it) and the tokens of `prefix`."""
+        bos = [self.info.bos] if self.add_bos and self.info.bos >= 0 else []
+        return [*bos, *self.vocab.encode(prefix.encode("utf-8"))]
+
     def roll_candidates(
         self,
         prefix: str,
@@ -184,8 +189,7 @@ class Engine:
         cancel: threading.Event | None = None,
     ) -> list[Rollout]:
         """Roll each candidate after `prefix` out greedily until `stop` (see `rerank`)."""
-        bos = [self.info.bos] if self.add_bos and self.info.bos >= 0 else []
-        context = [*bos, *self.vocab.encode(prefix.encode("utf-8"))]
+        context = self.context_tokens(prefix)
         if len(context) + lookahead + 2 >= self.n_ctx:
             context = context[len(context) - (self.n_ctx - lookahead - 3) :]
         check_cancel(cancel)
