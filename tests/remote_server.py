@@ -11,7 +11,9 @@ from caveat.engine.remote.process import LlamaServer
 
 
 @contextmanager
-def llama_server(*, port: int = 0, parallel: int = 1, n_ctx: int = 2048) -> Iterator[LlamaServer]:
+def llama_server(
+    *, port: int = 0, parallel: int = 1, n_ctx: int = 2048, api_key: str | None = None
+) -> Iterator[LlamaServer]:
     """Build llama-server if needed (minutes, once per machine) and run it on 127.0.0.1."""
     server = LlamaServer(
         ensure_built(),
@@ -20,6 +22,7 @@ def llama_server(*, port: int = 0, parallel: int = 1, n_ctx: int = 2048) -> Iter
         n_ctx=n_ctx,
         parallel=parallel,
         port=port,
+        api_key=api_key,
     )
     with server:
         yield server

@@ -20,10 +20,13 @@ import pytest
 from remote_server import llama_server
 
 from caveat.engine.engine import Engine
+from caveat.engine.loader import connect_remote
 from caveat.engine.model import EMBEDDED
 from caveat.engine.remote.engine import RemoteEngine
 from caveat.engine.remote.http import RemoteError, parse_endpoint
+from caveat.engine.remote.openai import OpenAIEngine, parse_logprobs
 from caveat.engine.remote.process import LlamaServer, free_port
+from caveat.engine.remote.tokenizer import PieceTable
 from caveat.engine.rerank import rerank
 from caveat.engine.types import CompletionRequest
 from caveat.records.measures import entropy_bounds
@@ -194,3 +197,41 @@ def test_entropy_bounds_hold_the_exact_entropy(k: int) -> None:
     # The whole distribution: both ends are the entropy.
     low, high = entropy_bounds([math.log(0.5), math.log(0.5)], 2)
     assert low == pytest.approx(math.log(2)) and high == pytest.approx(math.log(2))
+
+
+def test_openai_api_with_a_key(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`/v1/completions` behind an API key: the same text and numbers as llama.cpp's API."""
+    monkeypatch.setenv("CAVEAT_TEST_KEY", "k-123")
+    with llama_server(api_key="k-123") as srv:
+        remote = connect_remote(srv.url, api_key_env="CAVEAT_TEST_KEY", api="openai")
+        assert isinstance(remote, OpenAIEngine) and remote.kind == "openai"
+        req = CompletionRequest(prefix=PROMPTS[0], max_tokens=16)
+        local = engine.complete(req)
+        got = remote.complete(req)
+        assert got.backend == "openai" and got.text == local.text
+        assert "".join(r.text for r in got.records) == got.text
+        for a, b in zip(local.records, got.records, strict=False):
+            assert a.id == b.id and abs(a.logprob - b.logprob) < 0.05
+        monkeypatch.setenv("CAVEAT_TEST_KEY", "wrong")
+        with pytest.raises(RemoteError, match="API key"):
+            connect_remote(srv.url, api_key_env="CAVEAT_TEST_KEY", api="openai").complete(req)
+
+
+def test_openai_logprobs_shape_without_llama_entries() -> None:
+    """The OpenAI/vLLM `logprobs` shape: token ids as `token_id:N`, or text without ids."""
+    pieces = PieceTable(client=None, n_vocab=1000)  # type: ignore[arg-type]
+    pieces.learn(7, b" a")
+    pieces.learn(9, b" b")
+    shape = {
+        "tokens": ["token_id:7"],
+        "token_logprobs": [math.log(0.6)],
+        "top_logprobs": [{"token_id:7": math.log(0.6), "token_id:9": math.log(0.3)}],
+    }
+    (step,) = list(parse_logprobs(shape, pieces))
+    assert step.data == b" a" and step.measures.chosen == 7
+    assert step.measures.margin == pytest.approx(math.log(2))
+    low, high = step.bounds
+    assert low <= high and low > -(0.6 * math.log(0.6) + 0.3 * math.log(0.3))
+    text_only = {"tokens": [" x"], "token_logprobs": [-0.1], "top_logprobs": [{" x": -0.1}]}
+    (step,) = list(parse_logprobs(text_only, pieces))
+    assert step.data == b" x" and step.measures.chosen == -1

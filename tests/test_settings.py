@@ -101,6 +101,7 @@ def test_schema_lists_every_leaf_with_docs() -> None:
         "model.contextLength",
         "model.gpuLayers",
         "model.server",
+        "model.serverApi",
         "model.apiKeyEnv",
         "model.allowRemote",
         "completion.maxTokens",

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from caveat.bench.humaneval import load_problems, run_tests
-from caveat.engine.engine import Engine
+from caveat.engine.backend import Backend
 from caveat.engine.types import CompletionRequest
 from caveat.records.types import TokenRecord
 from caveat.scoring.features import UnitExample, unit_features
@@ -75,7 +75,7 @@ def wrong_chars(generated: str, reference: str) -> set[int]:
 
 
 def complete_line(
-    engine: Engine, corpus: str, language: str, doc: str, prefix: str, reference: str
+    engine: Backend, corpus: str, language: str, doc: str, prefix: str, reference: str
 ) -> LineCase | None:
     """The model's greedy completion of the line after `prefix` (None when it writes nothing)."""
     done = engine.complete(
@@ -90,7 +90,7 @@ def complete_line(
 
 
 def humaneval_cases(
-    engine: Engine, split: Split, lines: int, rng: random.Random, limit: int | None = None
+    engine: Backend, split: Split, lines: int, rng: random.Random, limit: int | None = None
 ) -> Iterator[LineCase]:
     """Cases from HumanEval solutions (0-81 calibration, 82-163 held out), tests run."""
     problems = load_problems()
@@ -125,7 +125,7 @@ def _source_files(corpus: str) -> list[tuple[str, str, str]]:
 
 
 def source_cases(
-    engine: Engine, corpus: str, split: Split, count: int, rng: random.Random
+    engine: Backend, corpus: str, split: Split, count: int, rng: random.Random
 ) -> Iterator[LineCase]:
     """`count` cases: lines of code (not comments, not blank) in files of the given half."""
     files = [f for f in _source_files(corpus) if split_of(f[0]) == split]
@@ -178,7 +178,7 @@ def unit_examples(
 
 
 def calibration_cases(
-    engine: Engine, per_corpus: int, seed: int, progress: Callable[[], None] | None = None
+    engine: Backend, per_corpus: int, seed: int, progress: Callable[[], None] | None = None
 ) -> list[LineCase]:
     """Calibration-half cases: `per_corpus` lines each of HumanEval, stdlib and JavaScript."""
     rng = random.Random(seed)

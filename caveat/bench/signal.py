@@ -35,8 +35,11 @@ from caveat.bench.edit_cases import (
     unit_examples,
 )
 from caveat.bench.edit_signal import corpus_report
-from caveat.commands.common import add_model_args, load_or_fail, progress_bar
-from caveat.engine.engine import Engine
+from caveat.commands.common import add_model_args, fail, load_or_fail, progress_bar
+from caveat.engine.backend import Backend
+from caveat.engine.errors import ModelError
+from caveat.engine.loader import connect_remote
+from caveat.engine.remote.engine import WIRE_K
 from caveat.records.types import TokenRecord
 from caveat.scoring.calibration import load_thresholds
 from caveat.scoring.corpus import Problem, humaneval_problems, mutate
@@ -68,7 +71,14 @@ class Row:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `bench signal`."""
     p = sub.add_parser("signal", help="AUROC of span scores vs naive aggregates (HumanEval)")
-    add_model_args(p)
+    add_model_args(p, remote=True)
+    p.add_argument(
+        "--wire-k",
+        type=int,
+        default=WIRE_K,
+        help=f"with --server: alternatives per token asked of the server (default {WIRE_K});"
+        " the entropy is bounded from these",
+    )
     p.add_argument("--limit", type=int, default=82, help="HumanEval problems to use")
     p.add_argument("--lines", type=int, default=3, help="completed lines per HumanEval problem")
     p.add_argument(
@@ -151,7 +161,7 @@ def _touches(data: bytes, start_byte: int, rec: TokenRecord, wrong: set[int]) ->
 
 
 def mutation_rows(
-    engine: Engine, problem: Problem, count: int, rng: random.Random, th: Thresholds
+    engine: Backend, problem: Problem, count: int, rng: random.Random, th: Thresholds
 ) -> tuple[list[Row], int]:
     """Rows from scanning mutated copies of one solution; also the characters seen."""
     rows: list[Row] = []
@@ -194,7 +204,7 @@ def summarize(rows: Sequence[Row], chars: int) -> dict[str, Any]:
 
 
 def completion_report(
-    engine: Engine, args: argparse.Namespace, th: Thresholds, advance: Callable[[], None]
+    engine: Backend, args: argparse.Namespace, th: Thresholds, advance: Callable[[], None]
 ) -> dict[str, Any]:
     """Per corpus, per language and overall: the edit_signal report of completed lines."""
     rng = random.Random(args.seed)
@@ -220,11 +230,25 @@ def completion_report(
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print (or dump) its numbers."""
-    engine = load_or_fail(args)
+    engine: Backend | int
+    if args.server:
+        try:
+            engine = connect_remote(
+                args.server,
+                api_key_env=args.api_key_env,
+                allow_remote=args.allow_remote,
+                wire_k=args.wire_k,
+                api=args.server_api,
+            )
+        except ModelError as exc:
+            return fail(str(exc))
+    else:
+        engine = load_or_fail(args)
     if isinstance(engine, int):
         return engine
     th = load_thresholds(engine.info.sha256)
-    problems = humaneval_problems()[args.first :][: args.limit]
+    # Mutations are scans, which a llama.cpp server cannot do (no prompt log-probabilities).
+    problems = humaneval_problems()[args.first :][: args.limit] if engine.kind == "local" else []
     rng = random.Random(args.seed)
     muts: list[Row] = []
     mut_chars = 0
@@ -239,6 +263,8 @@ def run(args: argparse.Namespace) -> int:
             bar.advance(task)
     result = {
         "model": engine.info.name,
+        "backend": engine.kind,
+        "wire_k": args.wire_k if engine.kind != "local" else None,
         "split": args.split,
         "predictor": th.predictor is not None,
         "edit_cuts": th.edit_cuts,

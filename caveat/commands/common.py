@@ -111,7 +111,10 @@ def open_backend(args: argparse.Namespace) -> Backend | int:
     if getattr(args, "server", None):
         try:
             return connect_remote(
-                args.server, api_key_env=args.api_key_env, allow_remote=args.allow_remote
+                args.server,
+                api_key_env=args.api_key_env,
+                allow_remote=args.allow_remote,
+                api=args.server_api,
             )
         except ModelError as exc:
             return fail(str(exc))

@@ -111,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         model = dataclasses.replace(
             server.base_settings.model,
             server=args.server,
+            server_api=args.server_api,
             api_key_env=args.api_key_env or "",
             allow_remote=args.allow_remote,
         )

@@ -18,6 +18,12 @@ def add_server_args(parser: argparse.ArgumentParser) -> None:
         " model; entropy then comes as bounds from the top 20 tokens",
     )
     parser.add_argument(
+        "--server-api",
+        choices=("llama-server", "openai"),
+        default="llama-server",
+        help="the server's API: llama.cpp's /completion (default) or OpenAI's /v1/completions",
+    )
+    parser.add_argument(
         "--api-key-env",
         metavar="VAR",
         default=None,

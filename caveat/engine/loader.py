@@ -69,14 +69,18 @@ def connect_remote(
     api_key_env: str | None = None,
     allow_remote: bool = False,
     timeout: float | None = None,
+    wire_k: int | None = None,
+    api: str = "llama-server",
 ) -> RemoteEngine:
     """Connect to a llama.cpp server; raise ModelError (RemoteError) with what to do.
 
-    A host other than this machine is refused unless `allow_remote`; a model caveat has no
-    calibration for is logged once (its underlines use the embedded model's defaults).
+    `api` is "llama-server" (`/completion`) or "openai" (`/v1/completions`). A host other than
+    this machine is refused unless `allow_remote`; a model caveat has no calibration for is
+    logged once (its underlines use the embedded model's defaults).
     """
-    from caveat.engine.remote.engine import RemoteEngine
+    from caveat.engine.remote.engine import WIRE_K, RemoteEngine
     from caveat.engine.remote.http import DEFAULT_TIMEOUT, parse_endpoint
+    from caveat.engine.remote.openai import OpenAIEngine
 
     endpoint = parse_endpoint(
         url,
@@ -84,7 +88,8 @@ def connect_remote(
         allow_remote=allow_remote,
         timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
     )
-    engine = RemoteEngine(endpoint)
+    kind = OpenAIEngine if api == "openai" else RemoteEngine
+    engine = kind(endpoint, wire_k=WIRE_K if wire_k is None else wire_k)
     log.info(
         "connected to %s serving %s (%d-token slots, %d slots)",
         endpoint.url,

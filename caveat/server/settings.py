@@ -72,6 +72,15 @@ class ModelSettings:
             "scans need the in-process model."
         ),
     )
+    server_api: str = field(
+        default="llama-server",
+        metadata=_meta(
+            "How to talk to `model.server`: llama.cpp's own `/completion`, or the "
+            "OpenAI-compatible `/v1/completions`. Either way the server must also answer "
+            "llama.cpp's `/tokenize` (vLLM and SGLang do not, yet).",
+            choices=("llama-server", "openai"),
+        ),
+    )
     api_key_env: str = field(
         default="",
         metadata=_meta(

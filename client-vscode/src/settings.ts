@@ -10,6 +10,7 @@ export const SERVER_SETTING_KEYS = [
   'model.contextLength',
   'model.gpuLayers',
   'model.server',
+  'model.serverApi',
   'model.apiKeyEnv',
   'model.allowRemote',
   'completion.maxTokens',

@@ -67,7 +67,7 @@ class RemoteEngine:
         models = self.client.get("/v1/models")
         data = models.get("data") or [{}]
         meta = data[0].get("meta") or {}
-        props = self.client.get("/props")
+        props = self._props()
         n_vocab = int(meta.get("n_vocab", 0))
         if n_vocab <= 0:
             raise RemoteError(
@@ -81,6 +81,7 @@ class RemoteEngine:
         bos = self.tokenizer.bos()
         self.add_bos = bos >= 0
         name = str(data[0].get("id") or props.get("model_alias") or "remote model")
+        self.model_id = name
         n_params, size = int(meta.get("n_params", 0)), int(meta.get("size", 0))
         identity = embedded_identity(n_vocab, n_params, size)
         self.info = ModelInfo(
@@ -104,6 +105,11 @@ class RemoteEngine:
         self.calibrated = identity is not None
         self._stats = EngineStats()
         self._ids = itertools.count(1)
+
+    def _props(self) -> dict[str, Any]:
+        """llama-server's `/props` (slot context, slot count)."""
+        props: dict[str, Any] = self.client.get("/props")
+        return props
 
     @property
     def n_ctx(self) -> int:
@@ -142,13 +148,18 @@ class RemoteEngine:
         )
 
     def _body(
-        self, prompt: Sequence[int], n_predict: int, req: CompletionRequest | None
+        self,
+        prompt: Sequence[int],
+        n_predict: int,
+        req: CompletionRequest | None,
+        n_probs: int = 0,
     ) -> dict[str, Any]:
+        """A streamed, greedy (or sampled, per `req`) `/completion` of `prompt`'s token ids."""
         temperature = req.temperature if req is not None else 0.0
         body: dict[str, Any] = {
             "prompt": list(prompt),
             "n_predict": max(1, n_predict),
-            "n_probs": max(self.wire_k, req.top_k if req is not None else 0),
+            "n_probs": n_probs or max(self.wire_k, req.top_k if req is not None else 0),
             "post_sampling_probs": False,
             "temperature": max(0.0, temperature),
             "cache_prompt": True,
@@ -273,13 +284,9 @@ class RemoteEngine:
 
     def _row(self, context: Sequence[int], n_probs: int) -> RemoteStep:
         """The server's top `n_probs` for the token after `context` (one decode step)."""
-        body = self._body(context, 1, None)
-        body.update(n_probs=n_probs, stream=False)
-        doc = self.client.post("/completion", body)
-        entries = doc.get("completion_probabilities") or []
-        if not entries:
-            raise RemoteError("the server returned no probabilities (is n_probs supported?)")
-        return parse_step(entries[0], self.tokenizer.pieces)
+        for step in self._steps(self._body(context, 1, None, n_probs), None, {}):
+            return step
+        raise RemoteError("the server returned no probabilities (is n_probs supported?)")
 
     def _heal(self, head: Sequence[int], fragment: bytes, req: CompletionRequest) -> HealResult:
         """Classic token healing over the wire: back off the last token, extend it again.

@@ -47,6 +47,7 @@ class LlamaServer:
         parallel: int = 1,
         port: int = 0,
         log_file: Path | None = None,
+        api_key: str | None = None,
     ) -> None:
         self.binary = binary
         self.model = model
@@ -55,6 +56,7 @@ class LlamaServer:
         self.parallel = max(1, parallel)
         self.port = port or free_port()
         self.log_file = log_file
+        self.api_key = api_key
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -64,8 +66,10 @@ class LlamaServer:
 
     def command(self) -> list[str]:
         """The llama-server command line."""
+        key = ["--api-key", self.api_key] if self.api_key else []
         return [
             str(self.binary),
+            *key,
             "-m",
             str(self.model),
             "--host",

@@ -87,6 +87,7 @@ def _load_function(server: CaveatServer, progress: WorkDone) -> Any:
                 model.server,
                 api_key_env=model.api_key_env or None,
                 allow_remote=model.allow_remote,
+                api=model.server_api,
             )
             server.thresholds = load_thresholds(remote.info.sha256)
             server.model_name = f"{remote.info.name} on {model.server}"
