@@ -20,7 +20,16 @@ from caveat.server.settings import (
 def test_defaults_match_the_protocol_table() -> None:
     """The documented defaults (docs/PROTOCOL.md) are the dataclass defaults."""
     assert settings_to_json(Settings()) == {
-        "model": {"path": "", "threads": 0, "contextLength": 4096, "gpuLayers": "auto"},
+        "model": {
+            "path": "",
+            "threads": 0,
+            "contextLength": 4096,
+            "gpuLayers": "auto",
+            "server": "",
+            "serverApi": "llama-server",
+            "apiKeyEnv": "",
+            "allowRemote": False,
+        },
         "completion": {
             "maxTokens": 64,
             "healing": "byte",

@@ -64,6 +64,8 @@ class RemoteEngine:
     def __init__(self, endpoint: Endpoint, *, wire_k: int = WIRE_K) -> None:
         self.client = HttpClient(endpoint)
         self.wire_k = wire_k
+        # The server's prompt cache; off makes it evaluate every prompt whole, in one batch.
+        self.cache_prompt = True
         models = self.client.get("/v1/models")
         data = models.get("data") or [{}]
         meta = data[0].get("meta") or {}
@@ -162,7 +164,7 @@ class RemoteEngine:
             "n_probs": n_probs or max(self.wire_k, req.top_k if req is not None else 0),
             "post_sampling_probs": False,
             "temperature": max(0.0, temperature),
-            "cache_prompt": True,
+            "cache_prompt": self.cache_prompt,
             "stream": True,
         }
         if req is not None and temperature > 0:

@@ -58,6 +58,7 @@ class OpenAIEngine(RemoteEngine):
             # vLLM); the OpenAI API ignores what it does not define.
             "post_sampling_probs": False,
             "return_tokens_as_token_ids": True,
+            "cache_prompt": self.cache_prompt,
         }
         if req is not None and temperature > 0:
             body.update(top_p=req.top_p, seed=req.seed)
