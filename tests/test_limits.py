@@ -112,7 +112,7 @@ def test_settings_beyond_the_machine_are_capped_and_nan_refused() -> None:
     try:
         assert srv.start()["state"] == "ready", srv.statuses
         log = srv.stderr_text()
-        assert "contextLength 1048576 is more than the 32768 tokens" in log
+        assert "contextLength 1048576: the model was trained on 32768 tokens" in log
         assert f"threads 256 is more than the {os.cpu_count()} CPU cores" in log
         threads = Path(f"/proc/{srv.proc.pid}/status").read_text().split("Threads:")[1]
         assert int(threads.split()[0]) < 40
@@ -121,6 +121,50 @@ def test_settings_beyond_the_machine_are_capped_and_nan_refused() -> None:
     finally:
         if srv.alive:
             srv.proc.kill()
+
+
+def test_context_is_capped_by_memory_with_the_real_cause() -> None:
+    """KV cache per token from the embedded model's metadata; the cap names memory, not the file."""
+    from caveat.engine.model import kv_bytes_per_token, open_llama, resolve_model_path
+    from caveat.server.features.config import fit_context
+
+    llm = open_llama(resolve_model_path(None), n_ctx=256, n_threads=1, vocab_only=True)
+    try:
+        per_token = kv_bytes_per_token(dict(llm.metadata))
+    finally:
+        llm.close()
+    # Gemma 3 270M: 18 layers x 1 KV head x (256 + 256) x 2 bytes.
+    assert per_token == 18 * 1 * 512 * 2
+    assert fit_context(4096, 32768, per_token, 8 * 2**30) == (4096, "")
+    n_ctx, why = fit_context(32768, 32768, per_token, 200 * 2**20)
+    assert n_ctx == (100 * 2**20 // per_token) // 256 * 256 and n_ctx < 32768
+    assert "GiB of memory is available" in why and "KV cache" in why
+    assert fit_context(65536, 32768, per_token, 0) == (
+        32768,
+        "the model was trained on 32768 tokens",
+    )
+
+
+def test_hash_index_keeps_one_entry_per_existing_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sha256 index forgets files that are gone and older hashes of the same path."""
+    from caveat.engine import model
+
+    monkeypatch.setattr(model, "cache_dir", lambda: tmp_path)
+    a, b = tmp_path / "a.gguf", tmp_path / "b.gguf"
+    a.write_bytes(b"one")
+    b.write_bytes(b"two")
+    model.file_sha256(a)
+    model.file_sha256(b)
+    a.write_bytes(b"one, changed")
+    model.file_sha256(a)
+    b.unlink()
+    c = tmp_path / "c.gguf"
+    c.write_bytes(b"three")
+    model.file_sha256(c)
+    index = json.loads((tmp_path / "sha256-index.json").read_text())
+    assert [k.rsplit("|", 1)[0] for k in index] == [str(a), str(c)]
 
 
 def test_a_huge_model_path_is_not_echoed_whole(raw: RawServer) -> None:

@@ -223,11 +223,25 @@ def _read_hash_index() -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
+#: Model files the hash index remembers; the least recently hashed are forgotten first.
+HASH_INDEX_LIMIT = 32
+
+
 def _remember_sha256(path: Path, sha: str) -> None:
+    """Record a hash; keep one entry per path, none for files that are gone, at most a few.
+
+    The index is a cache of what was hashed, not a history of every path ever configured.
+    """
     index = _read_hash_index()
-    index[f"{path}|{_stat_key(path)}"] = sha
+    kept: dict[str, str] = {}
+    for key, value in index.items():
+        name = key.rsplit("|", 1)[0]
+        if name != str(path) and Path(name).is_file():
+            kept[key] = value
+    kept[f"{path}|{_stat_key(path)}"] = sha
+    kept = dict(list(kept.items())[-HASH_INDEX_LIMIT:])
     with contextlib.suppress(OSError):
-        _hash_index_path().write_text(json.dumps(index, indent=1))
+        _hash_index_path().write_text(json.dumps(kept, indent=1))
 
 
 def file_sha256(path: Path, progress: Progress | None = None) -> str:
@@ -339,6 +353,37 @@ def read_model_info(llm: llama_cpp.Llama, path: Path, sha256: str, embedded: boo
         fim=fim,
         embedded=embedded,
     )
+
+
+def kv_bytes_per_token(metadata: dict[str, str]) -> int:
+    """Bytes of f16 KV cache one context token costs, from GGUF metadata (0 when unknown).
+
+    layers x KV heads x (key length + value length) x 2 bytes: 18 KiB for Gemma 3 270M.
+    """
+    arch = metadata.get("general.architecture", "")
+
+    def num(key: str, default: str = "0") -> int:
+        value = metadata.get(f"{arch}.{key}", default)
+        return int(value) if value.isdigit() else 0
+
+    layers = num("block_count")
+    heads = num("attention.head_count_kv") or num("attention.head_count")
+    embd, heads_q = num("embedding_length"), num("attention.head_count")
+    head_dim = embd // heads_q if heads_q else 0
+    k_len = num("attention.key_length") or head_dim
+    v_len = num("attention.value_length") or head_dim
+    return layers * heads * (k_len + v_len) * 2
+
+
+def memory_available() -> int:
+    """Bytes of memory the system could give this process now (0 when unknown)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def default_threads() -> int:

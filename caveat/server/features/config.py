@@ -57,12 +57,12 @@ def _shorten(text: str, limit: int = 400) -> str:
     return f"{text[: limit * 3 // 4]} … {text[-limit // 4 :]}"
 
 
-def _trained_context(path: str | None) -> int:
-    """The context length the model was trained with, from its metadata (0 when unknown).
+def _model_limits(path: str | None) -> tuple[int, int]:
+    """The context the model was trained with and the KV bytes per token (0 when unknown).
 
     Read with a vocabulary-only open (no weights, no KV cache): a fraction of a second.
     """
-    from caveat.engine.model import open_llama, resolve_model_path
+    from caveat.engine.model import kv_bytes_per_token, open_llama, resolve_model_path
 
     llm = open_llama(resolve_model_path(path), n_ctx=256, n_threads=1, vocab_only=True)
     try:
@@ -70,7 +70,32 @@ def _trained_context(path: str | None) -> int:
     finally:
         llm.close()
     value = meta.get(f"{meta.get('general.architecture', '')}.context_length", "0")
-    return int(value) if value.isdigit() else 0
+    return (int(value) if value.isdigit() else 0), kv_bytes_per_token(meta)
+
+
+#: Share of the memory available now that the KV cache may take.
+KV_MEMORY_SHARE = 0.5
+
+
+def fit_context(n_ctx: int, trained: int, kv_per_token: int, available: int) -> tuple[int, str]:
+    """The context length to use, and why it is less than asked ("" when it is not).
+
+    Capped at the training context, then so that the KV cache takes at most KV_MEMORY_SHARE of
+    the memory available (in steps of 256 tokens, never below 256).
+    """
+    why = ""
+    if trained and n_ctx > trained:
+        n_ctx, why = trained, f"the model was trained on {trained} tokens"
+    if kv_per_token and available:
+        fits = int(available * KV_MEMORY_SHARE // kv_per_token) // 256 * 256
+        if n_ctx > fits:
+            need = n_ctx * kv_per_token / 2**30
+            why = (
+                f"{n_ctx} tokens of KV cache need {need:.1f} GiB and {available / 2**30:.1f} GiB"
+                " of memory is available"
+            )
+            n_ctx = max(256, fits)
+    return n_ctx, why
 
 
 def _load_function(server: CaveatServer, progress: WorkDone) -> Any:
@@ -100,19 +125,14 @@ def _load_function(server: CaveatServer, progress: WorkDone) -> Any:
                 )
             return remote
         from caveat.engine.loader import load_engine
+        from caveat.engine.model import memory_available
         from caveat.engine.offload import gpu_available, plan_offload
 
-        n_ctx, threads = model.context_length, model.threads
-        trained = _trained_context(model.path or None)
-        if trained and n_ctx > trained:
-            logger.warning(
-                "model.contextLength %d is more than the %d tokens the model was trained on;"
-                " using %d",
-                n_ctx,
-                trained,
-                trained,
-            )
-            n_ctx = trained
+        threads = model.threads
+        trained, kv_per_token = _model_limits(model.path or None)
+        n_ctx, why = fit_context(model.context_length, trained, kv_per_token, memory_available())
+        if why:
+            logger.warning("model.contextLength %d: %s; using %d", model.context_length, why, n_ctx)
         cores = os.cpu_count() or 1
         if threads > cores:
             logger.warning(
