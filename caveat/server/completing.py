@@ -294,6 +294,7 @@ async def complete_at(
         if stale or server.generations.get(uri) != generation:
             return Outcome(cid, snap)
     key = _settings_key(server)  # with the settings the job reads: they may change meanwhile
+    model_name = server.model_name  # the status below must not credit a newer model
     streamer = Streamer(server, partial_token, cid) if partial_token is not None else None
     job = Job(
         _run_job(server, snap, cid, streamer.on_token if streamer else None),
@@ -324,11 +325,12 @@ async def complete_at(
     entry = dataclasses.replace(entry, completion=completion)
     outcome = _publish(server, snap, cid, entry, streamer, key)
     timings = completion.timings
-    server.send_status(
-        "ready",
-        lastLatencyMs=round(timings.total_ms, 1),
-        tokensPerSecond=round(timings.tokens_per_second, 1),
-    )
+    if server.model_name == model_name:
+        server.send_status(
+            "ready",
+            lastLatencyMs=round(timings.total_ms, 1),
+            tokensPerSecond=round(timings.tokens_per_second, 1),
+        )
     return outcome
 
 

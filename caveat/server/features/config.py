@@ -157,7 +157,7 @@ def _load_function(server: CaveatServer, progress: WorkDone) -> Any:
                 f" {Settings().model.context_length}). ({_shorten(str(exc.__cause__ or exc))})"
             ) from exc
         server.thresholds = load_thresholds(engine.info.sha256)
-        server.model_name = engine.info.name
+        # model_name keeps the name the loading status used: one model, one name.
         server.model_device = plan_offload(model.gpu_layers, gpu_available()).device
         return engine
 
