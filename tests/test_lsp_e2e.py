@@ -99,7 +99,11 @@ async def test_capabilities_advertise_the_features(client: LanguageClient) -> No
         "caveat.clear",
     }
     assert caps.position_encoding == types.PositionEncodingKind.Utf16
-    assert Recorder.of(client).statuses[-1]["state"] == "ready"
+    statuses = Recorder.of(client).statuses
+    assert statuses[-1]["state"] == "ready"
+    # One model, one name: the status does not rename it when loading ends.
+    assert statuses[0]["state"] == "loading"
+    assert {s["model"] for s in statuses} == {"Gemma 3 270M (embedded)"}
 
 
 async def test_inline_completion_returns_text_with_accept_command(client: LanguageClient) -> None:
