@@ -12,6 +12,7 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_lsp
@@ -71,6 +72,11 @@ async def client(lsp_client: LanguageClient, workspace: Path) -> AsyncIterator[N
 
 async def _complete(client: LanguageClient, path: Path, text: str) -> str:
     """Open `path` with `text`, complete at its end, return the text."""
+    return str((await _result(client, path, text))["text"])
+
+
+async def _result(client: LanguageClient, path: Path, text: str) -> dict[str, Any]:
+    """Open `path` with `text`, complete at its end, return the whole result."""
     client.text_document_did_open(
         types.DidOpenTextDocumentParams(
             text_document=types.TextDocumentItem(
@@ -78,8 +84,7 @@ async def _complete(client: LanguageClient, path: Path, text: str) -> str:
             )
         )
     )
-    result = await complete(client, path.as_uri(), end_position(text))
-    return str(result["text"])
+    return await complete(client, path.as_uri(), end_position(text))
 
 
 def _context_line(path: Path) -> str:
@@ -105,10 +110,13 @@ async def test_a_name_from_the_other_file_is_completed(
     assert "compute_cart_total" not in without
     await _configure(client, True)
     main = workspace / "main.py"
-    text = await _complete(client, main, "import helpers\n\ntotal = helpers.")
-    assert text.startswith("compute_cart_total"), text
+    result = await _result(client, main, "import helpers\n\ntotal = helpers.")
+    assert result["text"].startswith("compute_cart_total"), result["text"]
     line = _context_line(main)
     assert f"context for {main.as_uri()}: helpers.py:1-3 (" in line, line
+    # The result says the same: the editor can show what the completion was based on.
+    (chunk,) = [c for c in result["context"] if c["path"] == "helpers.py"]
+    assert (chunk["startLine"], chunk["endLine"]) == (1, 3) and chunk["tokens"] > 0
 
 
 async def test_outside_huge_and_binary_files_are_not_read(

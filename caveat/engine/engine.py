@@ -158,6 +158,7 @@ class Engine:
             prompt_tokens=len(prompt),
             prompt_tokens_evaluated=self.stats.prompt_tokens_evaluated - evaluated_before,
             prompt_tokens_reused=self.stats.prompt_tokens_reused - reused_before,
+            context=req.context,
         )
 
     def _heal(self, head: Sequence[int], fragment: bytes, req: CompletionRequest) -> HealResult:

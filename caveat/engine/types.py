@@ -95,3 +95,5 @@ class Completion:
     # Which backend produced the records: "local" (exact entropy) or a serving engine's API
     # (records then carry entropy bounds from the top k).
     backend: str = "local"
+    # The repository context the request laid out before the file's text (None = none).
+    context: RepoContext | None = None

@@ -282,6 +282,7 @@ class RemoteEngine:
             prompt_tokens_evaluated=self._stats.prompt_tokens_evaluated - evaluated,
             prompt_tokens_reused=self._stats.prompt_tokens_reused - reused,
             backend=self.kind,
+            context=req.context,
         )
 
     def _row(self, context: Sequence[int], n_probs: int) -> RemoteStep:

@@ -47,6 +47,7 @@ def result_json(outcome: Outcome) -> dict[str, Any]:
         "healing": None,
         "tokens": outcome.tokens,
         "timings": None,
+        "context": [],
     }
     c = outcome.completion
     if c is None or outcome.cancelled:
@@ -69,6 +70,16 @@ def result_json(outcome: Outcome) -> dict[str, Any]:
             "totalMs": t.total_ms,
             "tokensPerSecond": t.tokens_per_second,
         },
+        context=[
+            {
+                "path": chunk.path,
+                "startLine": chunk.start_line,
+                "endLine": chunk.end_line,
+                "tokens": chunk.tokens,
+                "source": chunk.source,
+            }
+            for chunk in (c.context.chunks if c.context else ())
+        ],
     )
     return out
 
