@@ -162,15 +162,10 @@ def snapshot(server: CaveatServer, uri: str, position: types.Position) -> Snapsh
     return Snapshot(uri, doc.version, text, offset, position, doc.language_id)
 
 
-def _run_job(
-    server: CaveatServer,
-    snap: Snapshot,
-    completion_id: str,
-    on_token: Callable[[TokenRecord], None] | None,
-) -> Callable[[Backend, threading.Event], tuple[Completion, CompletionEntry]]:
-    """The worker-side function: complete, then score spans for later acceptance."""
+def completion_request(server: CaveatServer, snap: Snapshot) -> CompletionRequest:
+    """What to ask the model at the snapshot's cursor, by the current settings."""
     settings = server.settings.completion
-    req = CompletionRequest(
+    return CompletionRequest(
         prefix=snap.text[: snap.offset],
         suffix=snap.text[snap.offset :],
         language=snap.language,
@@ -180,6 +175,16 @@ def _run_job(
         decoding=settings.decoding,
         entropy_threshold=server.thresholds.entropy if server.thresholds else None,
     )
+
+
+def _run_job(
+    server: CaveatServer,
+    snap: Snapshot,
+    completion_id: str,
+    on_token: Callable[[TokenRecord], None] | None,
+) -> Callable[[Backend, threading.Event], tuple[Completion, CompletionEntry]]:
+    """The worker-side function: complete, then score spans for later acceptance."""
+    req = completion_request(server, snap)
     context = gather(server, snap.uri, snap.text, snap.offset, snap.language)
 
     def run(engine: Backend, cancel: threading.Event) -> tuple[Completion, CompletionEntry]:
@@ -190,14 +195,17 @@ def _run_job(
         completion = engine.complete(request, cancel=cancel, on_token=on_token)
         offer = None
         if completion.text and completion.stop_reason != "cancelled":
-            offer = _offer(server, snap, completion_id, completion)
+            offer = offer_for(server, snap, completion, completion_id)
         return completion, CompletionEntry(snap.uri, snap.version, snap.offset, completion, offer)
 
     return run
 
 
-def _offer(server: CaveatServer, snap: Snapshot, cid: str, completion: Completion) -> Any:
-    """Score the completion as if inserted, as an offer waiting for acceptance."""
+def offer_for(
+    server: CaveatServer, snap: Snapshot, completion: Completion, cid: str | None = None
+) -> Any:
+    """Score the completion as if inserted, as an offer waiting for acceptance (id `cid`)."""
+    cid = completion.id if cid is None else cid
     thresholds = server.thresholds
     if thresholds is None:
         return None
@@ -238,7 +246,7 @@ def _typed_ahead(
         return None
     # This request supersedes older ones for the document, as a new model job would.
     server.worker.cancel(snap.uri)
-    offer = _offer(server, snap, cid, completion)
+    offer = offer_for(server, snap, completion, cid)
     timings = Timings(total_ms=(time.perf_counter() - started) * 1000)
     completion = dataclasses.replace(completion, timings=timings)
     typed = len(shown.completion.text) - len(completion.text)
@@ -257,15 +265,22 @@ def _publish(
     key: Hashable,
 ) -> Outcome:
     """Hand out a finished completion: acceptance, provenance, stream end, typed-ahead memory."""
-    completion = entry.completion
+    outcome = publish_candidate(server, snap, cid, entry)
+    if streamer is not None:
+        streamer.finish(entry.completion)
+    server.shown.remember(snap.uri, Shown(cid, snap.text, snap.offset, entry.completion, key))
+    return outcome
+
+
+def publish_candidate(
+    server: CaveatServer, snap: Snapshot, cid: str, entry: CompletionEntry
+) -> Outcome:
+    """Make a completion acceptable (its offer tracked) and give its outcome; no streaming."""
     server.remember(cid, entry)
     if entry.offer is not None:
         server.provenance(snap.uri).add_offer(entry.offer)
-    if streamer is not None:
-        streamer.finish(completion)
-    server.shown.remember(snap.uri, Shown(cid, snap.text, snap.offset, completion, key))
-    tokens = [_token(r, completion.text, server) for r in completion.records]
-    return Outcome(cid, snap, completion, tokens)
+    tokens = [_token(r, entry.completion.text, server) for r in entry.completion.records]
+    return Outcome(cid, snap, entry.completion, tokens)
 
 
 async def complete_at(
@@ -296,6 +311,8 @@ async def complete_at(
     key = _settings_key(server)  # with the settings the job reads: they may change meanwhile
     model_name = server.model_name  # the status below must not credit a newer model
     streamer = Streamer(server, partial_token, cid) if partial_token is not None else None
+    # Candidates still being completed for the old text only delay this one.
+    server.worker.cancel(uri, kinds=("candidates",))
     job = Job(
         _run_job(server, snap, cid, streamer.on_token if streamer else None),
         key=uri,

@@ -111,6 +111,16 @@ class CompletionSettings:
     decoding: DecodingSetting = field(
         default="greedy", metadata=_meta("Decoding strategy.", choices=("greedy", "adaptive"))
     )
+    candidates: int = field(
+        default=1,
+        metadata=_meta(
+            "Suggestions per request: the completion and others that start with the next "
+            "likeliest tokens, ordered by the model's confidence (each costs a completion). An "
+            "explicit trigger asks for at least 3.",
+            minimum=1,
+            maximum=8,
+        ),
+    )
     temperature: float = field(
         default=0.0, metadata=_meta("Sampling temperature; 0 = greedy.", minimum=0, maximum=5)
     )

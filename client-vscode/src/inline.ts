@@ -13,7 +13,7 @@ import {
   type Middleware,
 } from 'vscode-languageclient/node';
 import { Methods, type CaveatCompletion, type CompleteParams, type CompletionChunk } from './protocol';
-import { CompletionStream, continuesGhostText, streamKey } from './stream';
+import { CompletionStream, continuesGhostText, otherCandidates, streamKey } from './stream';
 
 /** Client-side command an accepted inline item runs; it tells the server what was inserted. */
 export const ACCEPTED_COMMAND = 'caveat.internal.accepted';
@@ -66,7 +66,8 @@ export class InlineCompleter implements vscode.Disposable {
       if (automatic && !this.typedAhead(document, position) && !(await pause(debounceMs(), token))) {
         return undefined;
       }
-      stream = this.start(client, document, position, key);
+      const explicit = context.triggerKind === vscode.InlineCompletionTriggerKind.Invoke;
+      stream = this.start(client, document, position, key, explicit);
     }
     if (!(await stream.waitFirstLine(token)) || token.isCancellationRequested) {
       return undefined;
@@ -103,6 +104,7 @@ export class InlineCompleter implements vscode.Disposable {
     document: vscode.TextDocument,
     position: vscode.Position,
     key: string,
+    explicit = false,
   ): CompletionStream {
     // The server cancels the older request for this document too; cancelling here also stops
     // waiting for it on our side.
@@ -127,6 +129,10 @@ export class InlineCompleter implements vscode.Disposable {
       position: { line: position.line, character: position.character },
       partialResultToken: stream.partialToken,
     };
+    if (explicit) {
+      // Asked for by the user (Alt+\): offer a few to cycle through, as the server does.
+      params.n = explicitCandidates();
+    }
     client
       .sendRequest<CaveatCompletion>(Methods.complete, params, cancel.token)
       .then(
@@ -166,7 +172,13 @@ export class InlineCompleter implements vscode.Disposable {
     if (result && this.shownComplete) {
       item.command = { title: 'Accept', command: ACCEPTED_COMMAND, arguments: [result.id] };
     }
-    return [item];
+    if (!result || !this.shownComplete) {
+      return [item];
+    }
+    // The streamed completion stays first (it is on screen); VS Code cycles to the others
+    // (Alt+] / Alt+[), which come in the server's order, most confident first.
+    const others = candidateItems(result, position);
+    return [item, ...others];
   }
 
   /**
@@ -230,4 +242,19 @@ function pause(ms: number, token: vscode.CancellationToken): Promise<boolean> {
 async function refreshInlineSuggestion(): Promise<void> {
   await vscode.commands.executeCommand('editor.action.inlineSuggest.hide');
   await vscode.commands.executeCommand('editor.action.inlineSuggest.trigger');
+}
+
+/** Candidates an explicit request asks for: the setting, but at least 3. */
+export function explicitCandidates(): number {
+  const setting = vscode.workspace.getConfiguration('caveat').get<number>('completion.candidates', 1);
+  return Math.min(8, Math.max(3, setting));
+}
+
+/** Inline items for the candidates other than the streamed completion, in the server's order. */
+export function candidateItems(result: CaveatCompletion, position: vscode.Position): vscode.InlineCompletionItem[] {
+  return otherCandidates(result).map((c) => {
+    const item = new vscode.InlineCompletionItem(c.text, new vscode.Range(position, position));
+    item.command = { title: 'Accept', command: ACCEPTED_COMMAND, arguments: [c.id] };
+    return item;
+  });
 }

@@ -43,6 +43,16 @@ export interface CaveatCompletion {
   promptMode?: string;
   tokens: CaveatToken[];
   timings?: CaveatTimings;
+  /** Every candidate, most confident first (this one among them); empty when there is one. */
+  candidates?: CaveatCandidate[];
+}
+
+/** One of several suggestions for the same position, with its own id for `caveat.accept`. */
+export interface CaveatCandidate {
+  id: string;
+  text: string;
+  confidence: number;
+  tokens: CaveatToken[];
 }
 
 /** Value of one `$/progress` partial result of `caveat/complete`. */
@@ -56,6 +66,8 @@ export interface CompleteParams {
   textDocument: { uri: string };
   position: LspPosition;
   partialResultToken?: string;
+  /** How many candidates (1-8); the server's `completion.candidates` when absent. */
+  n?: number;
 }
 
 export interface TokenConfidence {

@@ -16,6 +16,7 @@ export const SERVER_SETTING_KEYS = [
   'completion.maxTokens',
   'completion.healing',
   'completion.decoding',
+  'completion.candidates',
   'completion.temperature',
   'completion.debounceMs',
   'completion.typedAheadCache',

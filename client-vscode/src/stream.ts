@@ -2,7 +2,7 @@
  * One streamed completion as the client sees it: chunks arrive through `$/progress`, the final
  * response settles it. Pure (no VS Code import) so its rules are unit-tested.
  */
-import type { CaveatCompletion, CompletionChunk } from './protocol';
+import type { CaveatCandidate, CaveatCompletion, CompletionChunk } from './protocol';
 
 export type StreamListener = (stream: CompletionStream) => void;
 
@@ -154,4 +154,20 @@ export function streamKey(uri: string, version: number, line: number, character:
  */
 export function continuesGhostText(ghost: string, typed: string): boolean {
   return typed.length > 0 && !typed.includes('\n') && ghost.startsWith(typed);
+}
+
+/**
+ * The candidates of a finished completion other than itself, in the server's order (most
+ * confident first), without empty ones or repeats of a text already offered.
+ */
+export function otherCandidates(result: CaveatCompletion): CaveatCandidate[] {
+  const seen = new Set([result.text]);
+  const out: CaveatCandidate[] = [];
+  for (const c of result.candidates ?? []) {
+    if (c.id !== result.id && c.text && !seen.has(c.text)) {
+      seen.add(c.text);
+      out.push(c);
+    }
+  }
+  return out;
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { CaveatCompletion } from '../src/protocol';
-import { CompletionStream, continuesGhostText, streamKey } from '../src/stream';
+import { CompletionStream, continuesGhostText, otherCandidates, streamKey } from '../src/stream';
 
 function final(text: string, stopReason = 'eos'): CaveatCompletion {
   return { id: 'c1', uri: 'file:///a.py', version: 1, position: { line: 0, character: 0 }, text, stopReason, tokens: [] };
@@ -155,4 +155,28 @@ describe('continuesGhostText', () => {
       assert.equal(continuesGhostText(ghost, typed), want);
     });
   }
+});
+
+describe('otherCandidates', () => {
+  it('keeps the server order, drops the streamed one, empty texts and repeats', () => {
+    const result: CaveatCompletion = {
+      ...final('if n < 2:'),
+      id: 'c2',
+      candidates: [
+        { id: 'c3', text: 'a, b = 0, 1', confidence: -0.2, tokens: [] },
+        { id: 'c2', text: 'if n < 2:', confidence: -0.3, tokens: [] },
+        { id: 'c4', text: '', confidence: -0.4, tokens: [] },
+        { id: 'c5', text: 'a, b = 0, 1', confidence: -0.5, tokens: [] },
+        { id: 'c6', text: 'return n', confidence: -0.9, tokens: [] },
+      ],
+    };
+    assert.deepEqual(
+      otherCandidates(result).map((c) => c.id),
+      ['c3', 'c6'],
+    );
+  });
+
+  it('is empty for a single completion', () => {
+    assert.deepEqual(otherCandidates(final('x')), []);
+  });
 });

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
+from caveat.server.candidates import MAX_CANDIDATES, confidence, with_candidates
 from caveat.server.completing import Outcome, complete_at
 from caveat.server.jsonish import plain
 from caveat.server.server import CaveatServer
@@ -33,8 +35,18 @@ def parse_params(params: Any) -> tuple[str, types.Position, Any]:
     return uri, position, token
 
 
-def result_json(outcome: Outcome) -> dict[str, Any]:
-    """The `CaveatCompletion` result of docs/PROTOCOL.md."""
+def parse_n(params: Any, default: int) -> int:
+    """The `n` param (how many candidates), 1 to MAX_CANDIDATES; `default` when absent."""
+    raw = plain(params).get("n") if isinstance(plain(params), dict) else None
+    if raw is None:
+        return default
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= MAX_CANDIDATES:
+        raise JsonRpcInvalidParams(f"caveat/complete: n must be a whole number 1-{MAX_CANDIDATES}")
+    return raw
+
+
+def result_json(outcome: Outcome, candidates: Sequence[Outcome] = ()) -> dict[str, Any]:
+    """The `CaveatCompletion` result of docs/PROTOCOL.md; `candidates` all of them, in order."""
     snap = outcome.snapshot
     out: dict[str, Any] = {
         "id": outcome.id,
@@ -48,6 +60,7 @@ def result_json(outcome: Outcome) -> dict[str, Any]:
         "tokens": outcome.tokens,
         "timings": None,
         "context": [],
+        "candidates": [],
     }
     c = outcome.completion
     if c is None or outcome.cancelled:
@@ -80,6 +93,16 @@ def result_json(outcome: Outcome) -> dict[str, Any]:
             }
             for chunk in (c.context.chunks if c.context else ())
         ],
+        candidates=[
+            {
+                "id": o.id,
+                "text": o.text,
+                "confidence": confidence(o.completion),
+                "tokens": o.tokens,
+            }
+            for o in candidates
+            if o.completion is not None and len(candidates) > 1
+        ],
     )
     return out
 
@@ -90,5 +113,6 @@ def register(server: CaveatServer) -> None:
     @server.feature("caveat/complete")
     async def complete(ls: CaveatServer, params: Any) -> dict[str, Any]:
         uri, position, token = parse_params(params)
+        n = parse_n(params, ls.settings.completion.candidates)
         outcome = await complete_at(ls, uri, position, debounce=False, partial_token=token)
-        return result_json(outcome)
+        return result_json(outcome, await with_candidates(ls, outcome, n))

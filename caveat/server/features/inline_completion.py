@@ -1,14 +1,20 @@
 """`textDocument/inlineCompletion` (ghost text) and the `textDocument/completion` fallback.
 
-Both answer with one item carrying the `caveat.accept` command, so acceptance can be tracked.
+Both answer with items carrying the `caveat.accept` command, so acceptance can be tracked:
+`completion.candidates` of them, ordered by the model's confidence, and at least 3 when the
+user asked explicitly (editors cycle through them).
 """
 
 from __future__ import annotations
 
 from lsprotocol import types
 
+from caveat.server.candidates import with_candidates
 from caveat.server.completing import accept_command, complete_at
 from caveat.server.server import CaveatServer
+
+#: Candidates an explicit request (the user asked for a suggestion) gets at least.
+EXPLICIT = 3
 
 
 def register(server: CaveatServer) -> None:
@@ -24,12 +30,18 @@ def register(server: CaveatServer) -> None:
         )
         if outcome.cancelled or not outcome.text:
             return types.InlineCompletionList(items=[])
-        item = types.InlineCompletionItem(
-            insert_text=outcome.text,
-            range=types.Range(start=params.position, end=params.position),
-            command=accept_command(outcome.id),
-        )
-        return types.InlineCompletionList(items=[item])
+        n = ls.settings.completion.candidates
+        outcomes = await with_candidates(ls, outcome, n if automatic else max(n, EXPLICIT))
+        items = [
+            types.InlineCompletionItem(
+                insert_text=o.text,
+                range=types.Range(start=params.position, end=params.position),
+                command=accept_command(o.id),
+            )
+            for o in outcomes
+            if o.text
+        ]
+        return types.InlineCompletionList(items=items)
 
     @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions())
     async def completion(ls: CaveatServer, params: types.CompletionParams) -> types.CompletionList:
