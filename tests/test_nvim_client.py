@@ -39,6 +39,10 @@ SETUP = (
 )
 
 
+# The embedded model is unsure how this body starts, so an explicit trigger gets candidates.
+CYCLE_SOURCE = "def fibonacci(n):\n    "
+
+
 def first_line(text: str) -> str:
     """What accept-line inserts: up to and with the first newline; a blank first line takes
     the next line along."""
@@ -59,6 +63,8 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     ghost_file.write_text(GHOST_SOURCE)
     native_file = work / "points.py"
     native_file.write_text(NATIVE_SOURCE)
+    cycle_file = work / "fib.py"
+    cycle_file.write_text(CYCLE_SOURCE)
     out = work / "result.json"
     env = dict(os.environ)
     for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
@@ -68,6 +74,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         CAVEAT_E2E_OUT=str(out),
         CAVEAT_E2E_GHOST_FILE=str(ghost_file),
         CAVEAT_E2E_NATIVE_FILE=str(native_file),
+        CAVEAT_E2E_CYCLE_FILE=str(cycle_file),
     )
     cmd = [find_nvim(), "--headless", "-n", "-i", "NONE", "--cmd", SETUP, "-u", str(INIT)]
     cmd += ["-c", f"luafile {SCRIPT}", str(scan_file)]
@@ -197,3 +204,13 @@ def test_native_trigger_after_dismiss(session: dict[str, Any]) -> None:
     assert 1 in native["trigger_kinds"], native
     # One candidate: <M-]> cycles to the same item, which stays shown.
     assert native["shown_after_next"] is True
+
+
+def test_ghost_text_cycles_candidates(session: dict[str, Any]) -> None:
+    """<M-\\> asks for several; <M-]> shows the next, <M-[> goes back; <Tab> accepts it."""
+    cycle = session["cycle"]
+    texts = cycle["texts"]
+    assert len(texts) >= 2 and len(set(texts)) == len(texts), cycle
+    assert cycle["first"] == texts[0]
+    assert cycle["next"] == texts[1] and cycle["back"] == texts[0]
+    assert "\n".join(cycle["accepted"]) == CYCLE_SOURCE + texts[1]

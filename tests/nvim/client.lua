@@ -174,6 +174,37 @@ local function main()
   end
   results.after_tab = { lines = lib.lines(gbuf), user_tab = vim.g.user_tab }
 
+  -- 5b. Candidates: an explicit trigger asks for several; <M-]> and <M-[> cycle through them.
+  local cbuf = lib.open(vim.env.CAVEAT_E2E_CYCLE_FILE)
+  lib.insert_at_end(cbuf)
+  lib.keys('<M-\\>')
+  local shown = lib.wait_for('the candidates', 30000, function()
+    local s = ghost.current(cbuf)
+    return s and s.done and s
+  end)
+  results.cycle = {
+    texts = vim.tbl_map(function(c)
+      return c.text
+    end, shown.candidates or {}),
+    first = shown.text,
+  }
+  lib.keys('<M-]>')
+  lib.sleep(100)
+  results.cycle.next = ghost.current(cbuf) and ghost.current(cbuf).text
+  lib.keys('<M-[>')
+  lib.sleep(100)
+  results.cycle.back = ghost.current(cbuf) and ghost.current(cbuf).text
+  lib.keys('<M-]>')
+  lib.sleep(100)
+  local before = lib.lines(cbuf)
+  lib.keys('<Tab>')
+  lib.wait_for('the second candidate accepted', 5000, function()
+    return not vim.deep_equal(lib.lines(cbuf), before)
+  end)
+  results.cycle.accepted = lib.lines(cbuf)
+  lib.leave_insert()
+  api.nvim_set_current_buf(gbuf)
+
   -- 6. Toggles: this buffer, then its filetype.
   since = #results.notifications
   vim.cmd('Caveat toggle buffer')

@@ -115,17 +115,18 @@ function M.trigger(bufnr)
   if modes[bufnr] == 'native' then
     return native.trigger(bufnr)
   end
-  return modes[bufnr] == 'ghost' and ghost.request(bufnr)
+  return modes[bufnr] == 'ghost' and ghost.request(bufnr, true)
 end
 
 --- Show the next (`count` 1) or previous (-1) candidate; false when nothing is shown.
---- Native mode cycles through the items the server returned; ghost text has one candidate.
+--- Both modes cycle through the candidates the server returned (several on an explicit
+--- trigger, or with the server's `completion.candidates`).
 function M.cycle(bufnr, count)
   bufnr = buf(bufnr)
   if modes[bufnr] == 'native' then
     return native.cycle(bufnr, count)
   end
-  return modes[bufnr] == 'ghost' and ghost.current(bufnr) ~= nil
+  return modes[bufnr] == 'ghost' and ghost.cycle(bufnr, count)
 end
 
 --- Turn completions on or off everywhere; returns the new state.

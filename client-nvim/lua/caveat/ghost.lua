@@ -177,6 +177,17 @@ local function on_result(bufnr, state, err, result)
     return
   end
   state.text, state.tokens, state.id = result.text, result.tokens or {}, result.id
+  -- Several candidates: the streamed one stays first (it is on screen), then the others in the
+  -- server's order (most confident first), without repeated texts.
+  state.candidates = { { id = result.id, text = result.text, tokens = state.tokens } }
+  state.index = 1
+  local seen = { [result.text] = true }
+  for _, c in ipairs(result.candidates or {}) do
+    if c.id ~= result.id and type(c.text) == 'string' and c.text ~= '' and not seen[c.text] then
+      seen[c.text] = true
+      table.insert(state.candidates, { id = c.id, text = c.text, tokens = c.tokens or {} })
+    end
+  end
   if not still_valid(bufnr, state) then
     M.dismiss(bufnr)
     return
@@ -206,9 +217,32 @@ function M.on_partial(params, ctx)
   return false
 end
 
---- Ask the server for a completion at the cursor of the current window.
+--- Show the next (`count` 1) or previous (-1) candidate of the finished suggestion.
+---@return boolean true when a suggestion is shown (with one candidate it stays as it is)
+function M.cycle(bufnr, count)
+  bufnr = (bufnr == nil or bufnr == 0) and api.nvim_get_current_buf() or bufnr
+  local state = states[bufnr]
+  if not state or not still_valid(bufnr, state) then
+    return false
+  end
+  local cands = state.candidates
+  if not state.done or not cands or #cands < 2 then
+    return true
+  end
+  state.index = (state.index - 1 + count) % #cands + 1
+  local c = cands[state.index]
+  state.text, state.tokens, state.id = c.text, c.tokens, c.id
+  draw(bufnr, state)
+  return true
+end
+
+--- Candidates an explicit request asks for (the user pressed the trigger key).
+M.EXPLICIT_CANDIDATES = 3
+
+--- Ask the server for a completion at the cursor of the current window; `explicit` (the user
+--- asked) also asks for a few candidates to cycle through.
 ---@return boolean true when a request was sent
-function M.request(bufnr)
+function M.request(bufnr, explicit)
   bufnr = (bufnr == nil or bufnr == 0) and api.nvim_get_current_buf() or bufnr
   local client = client_mod.get(bufnr)
   if not client or api.nvim_get_current_buf() ~= bufnr then
@@ -230,6 +264,9 @@ function M.request(bufnr)
   states[bufnr] = state
   local params = vim.lsp.util.make_position_params(0, client.offset_encoding)
   params.partialResultToken = state.token
+  if explicit then
+    params.n = M.EXPLICIT_CANDIDATES
+  end
   local ok, request_id = client_mod.request(client, 'caveat/complete', params, function(err, result)
     on_result(bufnr, state, err, result)
   end, bufnr)
