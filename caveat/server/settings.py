@@ -20,7 +20,7 @@ MinLevelSetting = Literal["hint", "information", "warning"]
 GpuLayersSetting = int | Literal["auto"]
 
 #: Keys the VS Code client keeps for itself under ``caveat``; the server ignores them quietly.
-CLIENT_ONLY_KEYS = frozenset({"interpreter", "enable", "decorations", "trace"})
+CLIENT_ONLY_KEYS = frozenset({"interpreter", "enable", "decorations", "trace", "disabledLanguages"})
 
 
 def _meta(

@@ -5,6 +5,8 @@ import { Controller } from './controller';
 import { ConfidenceDecorations } from './decorations';
 import { ACCEPTED_COMMAND } from './inline';
 import { ServerCommands } from './protocol';
+import { resolveInterpreter, runDoctor, serverCwd } from './interpreter';
+import { languageDisabled, toggledLanguages } from './interpreterChoice';
 import { disabledView } from './status';
 import { StatusBar } from './statusBar';
 
@@ -41,6 +43,8 @@ export function activate(context: vscode.ExtensionContext): void {
     command('caveat.showLogs', () => {
       log.show(true);
     }),
+    command('caveat.toggleLanguage', () => toggleLanguage()),
+    command('caveat.doctor', () => doctor(log)),
     command('caveat.scanFile', () => scanActiveFile(ctl)),
     command('caveat.clearHighlights', async () => {
       const uri = vscode.window.activeTextEditor?.document.uri;
@@ -70,6 +74,31 @@ export async function deactivate(): Promise<void> {
 async function toggleSetting(key: string, fallback: boolean): Promise<void> {
   const config = vscode.workspace.getConfiguration('caveat');
   await config.update(key, !config.get<boolean>(key, fallback), vscode.ConfigurationTarget.Global);
+}
+
+/** Turn caveat's completions off (or back on) for the active editor's language. */
+async function toggleLanguage(): Promise<void> {
+  const languageId = vscode.window.activeTextEditor?.document.languageId;
+  if (!languageId) {
+    void vscode.window.showInformationMessage('caveat: open a file to toggle its language.');
+    return;
+  }
+  const config = vscode.workspace.getConfiguration('caveat');
+  const next = toggledLanguages(config.get<string[]>('disabledLanguages'), languageId);
+  await config.update('disabledLanguages', next, vscode.ConfigurationTarget.Global);
+  const state = languageDisabled(next, languageId) ? 'off' : 'on';
+  void vscode.window.showInformationMessage(`caveat: completions ${state} for ${languageId}.`);
+}
+
+/** Run `caveat doctor` with the interpreter the server uses; show the report in the log. */
+async function doctor(log: vscode.LogOutputChannel): Promise<void> {
+  const choice = await resolveInterpreter(vscode.window.activeTextEditor?.document.uri, log);
+  const report = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `caveat doctor (${choice.command})` },
+    () => runDoctor(choice.command, serverCwd()),
+  );
+  log.info(`caveat doctor with ${choice.command}:\n${report}`);
+  log.show(true);
 }
 
 async function scanActiveFile(ctl: Controller): Promise<void> {

@@ -12,6 +12,7 @@ import {
   type BaseLanguageClient,
   type Middleware,
 } from 'vscode-languageclient/node';
+import { languageDisabled } from './interpreterChoice';
 import { Methods, type CaveatCompletion, type CompleteParams, type CompletionChunk } from './protocol';
 import { CompletionStream, continuesGhostText, otherCandidates, streamKey } from './stream';
 
@@ -52,6 +53,10 @@ export class InlineCompleter implements vscode.Disposable {
     token: vscode.CancellationToken,
     next: NextInline,
   ): Promise<vscode.InlineCompletionItem[] | vscode.InlineCompletionList | null | undefined> => {
+    const disabled = vscode.workspace.getConfiguration('caveat').get<string[]>('disabledLanguages');
+    if (languageDisabled(disabled, document.languageId)) {
+      return undefined; // `caveat: Toggle Completions for This Language`
+    }
     const client = this.getClient();
     if (!client || !this.streamingSupported) {
       return next(document, position, context, token);

@@ -1,10 +1,12 @@
 /** Finding the Python interpreter that runs `caveat serve`, and checking caveat is installed. */
 import { execFile } from 'node:child_process';
 import * as vscode from 'vscode';
-import { chooseInterpreter, probeArgs, type InterpreterChoice } from './interpreterChoice';
+import { chooseInterpreter, doctorArgs, probeArgs, type InterpreterChoice } from './interpreterChoice';
 
 const PYTHON_EXTENSION_ID = 'ms-python.python';
 const PROBE_TIMEOUT_MS = 30_000;
+// `caveat doctor` loads the model (and may assemble it on first use): give it time.
+const DOCTOR_TIMEOUT_MS = 300_000;
 
 /** Resolve `caveat.interpreter`, else the Python extension's active interpreter, else python3. */
 export async function resolveInterpreter(
@@ -82,6 +84,21 @@ export function probeCaveat(interpreter: string, cwd: string | undefined): Promi
       const missingInterpreter = (err as NodeJS.ErrnoException).code === 'ENOENT';
       const detail = stderr.trim().split('\n').pop() ?? err.message;
       resolve({ ok: false, missingInterpreter, detail: detail || err.message });
+    });
+  });
+}
+
+/** Run `caveat doctor` in the interpreter; its report, or what went wrong, as text. */
+export function runDoctor(interpreter: string, cwd: string | undefined): Promise<string> {
+  return new Promise((resolve) => {
+    execFile(interpreter, doctorArgs(), { timeout: DOCTOR_TIMEOUT_MS, cwd }, (err, stdout, stderr) => {
+      if (!err) {
+        resolve(stdout);
+        return;
+      }
+      const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
+      const why = missing ? `${interpreter} was not found` : `exit ${String(err.code ?? err.signal)}`;
+      resolve(`caveat doctor failed (${why}).\n${stdout}${stderr}`);
     });
   });
 }

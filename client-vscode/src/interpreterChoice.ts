@@ -45,3 +45,19 @@ export function serverArgs(): string[] {
 export function probeArgs(): string[] {
   return ['-c', 'import caveat'];
 }
+
+/** Arguments of `caveat doctor` (versions, model, llama.cpp, devices) in the interpreter. */
+export function doctorArgs(): string[] {
+  return ['-m', 'caveat', 'doctor'];
+}
+
+/** Whether completions are off for `languageId` by `caveat.disabledLanguages`. */
+export function languageDisabled(disabled: readonly string[] | undefined, languageId: string): boolean {
+  return (disabled ?? []).includes(languageId);
+}
+
+/** `disabled` with `languageId` added or removed: the per-language toggle. */
+export function toggledLanguages(disabled: readonly string[] | undefined, languageId: string): string[] {
+  const list = [...(disabled ?? [])];
+  return list.includes(languageId) ? list.filter((l) => l !== languageId) : [...list, languageId].sort();
+}

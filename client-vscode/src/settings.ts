@@ -28,7 +28,13 @@ export const SERVER_SETTING_KEYS = [
 ] as const;
 
 /** Keys under `caveat.` that only the extension reads. */
-export const CLIENT_SETTING_KEYS = ['enable', 'interpreter', 'decorations.enabled', 'trace.server'] as const;
+export const CLIENT_SETTING_KEYS = [
+  'enable',
+  'interpreter',
+  'decorations.enabled',
+  'trace.server',
+  'disabledLanguages',
+] as const;
 
 export type SettingsTree = Record<string, Record<string, unknown>>;
 

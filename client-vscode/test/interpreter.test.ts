@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { chooseInterpreter, installCommand, probeArgs, serverArgs, shellQuote } from '../src/interpreterChoice';
+import {
+  chooseInterpreter,
+  doctorArgs,
+  installCommand,
+  languageDisabled,
+  probeArgs,
+  serverArgs,
+  shellQuote,
+  toggledLanguages,
+} from '../src/interpreterChoice';
 
 describe('chooseInterpreter', () => {
   const cases: [string | undefined, string | undefined, string, string][] = [
@@ -40,5 +49,23 @@ describe('server command line', () => {
   it('runs the caveat module over stdio, and probes with an import', () => {
     assert.deepEqual(serverArgs(), ['-m', 'caveat', 'serve']);
     assert.deepEqual(probeArgs(), ['-c', 'import caveat']);
+  });
+});
+
+describe('per-language toggle', () => {
+  it('adds a language, then removes it again, keeping the others', () => {
+    const off = toggledLanguages(['markdown'], 'python');
+    assert.deepEqual(off, ['markdown', 'python']);
+    assert.equal(languageDisabled(off, 'python'), true);
+    const on = toggledLanguages(off, 'python');
+    assert.deepEqual(on, ['markdown']);
+    assert.equal(languageDisabled(on, 'python'), false);
+    assert.equal(languageDisabled(undefined, 'python'), false);
+  });
+});
+
+describe('doctorArgs', () => {
+  it('runs the caveat module in the interpreter', () => {
+    assert.deepEqual(doctorArgs(), ['-m', 'caveat', 'doctor']);
   });
 });
