@@ -79,6 +79,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help=f"with --server: alternatives per token asked of the server (default {WIRE_K});"
         " the entropy is bounded from these",
     )
+    p.add_argument(
+        "--no-prompt-cache",
+        action="store_true",
+        help="with --server: every prompt evaluated whole (as CAVEAT_KV_REUSE=0 does in process),"
+        " so runs compare backends, not cache histories",
+    )
     p.add_argument("--limit", type=int, default=82, help="HumanEval problems to use")
     p.add_argument("--lines", type=int, default=3, help="completed lines per HumanEval problem")
     p.add_argument(
@@ -242,6 +248,7 @@ def run(args: argparse.Namespace) -> int:
             )
         except ModelError as exc:
             return fail(str(exc))
+        engine.cache_prompt = not args.no_prompt_cache
     else:
         engine = load_or_fail(args)
     if isinstance(engine, int):

@@ -151,6 +151,42 @@ try {
   }
   await page.keyboard.press('Escape');
 
+  // Candidates: an explicit request (Alt+\\) gets several; Alt+] shows the next one.
+  await page.keyboard.press('Escape');
+  await page.locator('.monaco-editor .view-lines').first().click();
+  await page.keyboard.press('Control+End');
+  await page.keyboard.press('Enter');
+  await page.keyboard.press('Enter');
+  await page.keyboard.type('def fibonacci(n):', { delay: 30 });
+  await page.keyboard.press('Enter');
+  await page.waitForTimeout(500);
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('Alt+Backslash');
+  const stableGhost = async (timeout) => {
+    let text = '';
+    for (let stable = 0, end = Date.now() + timeout; stable < 15 && Date.now() < end; ) {
+      await page.waitForTimeout(100);
+      const now = (await page.locator(GHOST).allInnerTexts()).join('');
+      stable = now && now === text ? stable + 1 : 0;
+      text = now;
+    }
+    return text;
+  };
+  const firstCandidate = await stableGhost(120_000);
+  if (!firstCandidate) throw new Error('no ghost text after Alt+\\');
+  await page.keyboard.press('Alt+BracketRight');
+  let secondCandidate = '';
+  for (const end = Date.now() + 20_000; Date.now() < end; ) {
+    await page.waitForTimeout(100);
+    secondCandidate = (await page.locator(GHOST).allInnerTexts()).join('');
+    if (secondCandidate && secondCandidate !== firstCandidate) break;
+  }
+  log('candidates:', JSON.stringify(firstCandidate), '->', JSON.stringify(secondCandidate));
+  if (!secondCandidate || secondCandidate === firstCandidate) {
+    throw new Error('Alt+] did not show another candidate');
+  }
+  await page.keyboard.press('Escape');
+
   const failures = readCaveatLog().match(/caveat\/complete failed.*/g);
   if (failures) throw new Error(`streaming request failed: ${failures[0]}`);
 
