@@ -35,6 +35,9 @@ from caveat.engine.types import Completion, CompletionRequest
 from caveat.records.measures import entropy_bounds
 from caveat.records.types import TokenRecord
 
+# The first test builds llama-server when the machine has none yet (minutes, once).
+pytestmark = pytest.mark.timeout(1800)
+
 PROMPTS = [
     "def fibonacci(n):\n    ",
     "import os\n\n\ndef read_lines(path):\n    with open(path) as f:\n        ",

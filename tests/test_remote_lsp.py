@@ -18,7 +18,8 @@ from remote_server import llama_server
 
 from caveat.engine.remote.process import LlamaServer, free_port
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+# The first test builds llama-server when the machine has none yet (minutes, once).
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(1800)]
 
 SERVER = [sys.executable, "-m", "caveat", "serve"]
 PORT = free_port()

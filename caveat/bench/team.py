@@ -48,6 +48,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--ctx", type=int, default=2048, help="context per editor, in tokens")
     p.add_argument("--model", metavar="PATH", default=None, help="GGUF (default: embedded)")
+    p.add_argument(
+        "--server",
+        metavar="URL",
+        default=None,
+        help="measure this running llama.cpp server as the shared setup (your team's box) instead"
+        " of starting one here; the separate setup is then skipped",
+    )
+    p.add_argument("--allow-remote", action="store_true", help="allow --server on another host")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
@@ -109,27 +117,42 @@ def _shared(args: argparse.Namespace, n: int, work: list[list[Request]]) -> dict
     from caveat.engine.remote.http import parse_endpoint
     from caveat.engine.remote.process import LlamaServer
 
+    if args.server:
+        endpoint = parse_endpoint(args.server, allow_remote=args.allow_remote)
+        return _drive([RemoteEngine(endpoint) for _ in range(n)], args, work, rss=0.0)
     cores = os.cpu_count() or 1
     model = resolve_model_path(args.model)
     with LlamaServer(ensure_built(), model, threads=cores, n_ctx=args.ctx, parallel=n) as srv:
         engines = [RemoteEngine(parse_endpoint(srv.url)) for _ in range(n)]
-        engines[0].complete(CompletionRequest(prefix="x = ", max_tokens=2))  # first decode
-        results: list[list[Outcome]] = [[] for _ in range(n)]
+        return _drive(engines, args, work, rss_of=srv.pid())
 
-        def editor(i: int) -> None:
-            eng = engines[i]
-            results[i] = _replay(
-                lambda r, cb: eng.complete(r, on_token=cb), work[i], args.max_tokens
-            )
 
-        t0 = time.perf_counter()
-        threads = [threading.Thread(target=editor, args=(i,)) for i in range(n)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        wall = time.perf_counter() - t0
-        rss = process_rss_mb(srv.pid())
+def _drive(
+    engines: list[Any],
+    args: argparse.Namespace,
+    work: list[list[Request]],
+    *,
+    rss: float = 0.0,
+    rss_of: int = 0,
+) -> dict[str, Any]:
+    """Replay each editor's requests on its own engine, all at once; summarize."""
+    n = len(engines)
+    engines[0].complete(CompletionRequest(prefix="x = ", max_tokens=2))  # the first decode
+    results: list[list[Outcome]] = [[] for _ in range(n)]
+
+    def editor(i: int) -> None:
+        eng = engines[i]
+        results[i] = _replay(lambda r, cb: eng.complete(r, on_token=cb), work[i], args.max_tokens)
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=editor, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    if rss_of:
+        rss = process_rss_mb(rss_of)
     return _summary([o for r in results for o in r], wall, rss)
 
 
@@ -197,7 +220,12 @@ def run(args: argparse.Namespace) -> int:
     load = os.getloadavg()
     rows = []
     for n in counts:
-        for name, fn in (("shared", _shared), ("separate", _separate)):
+        setups = (
+            (("shared", _shared),)
+            if args.server
+            else (("shared", _shared), ("separate", _separate))
+        )
+        for name, fn in setups:
             print(f"{n} editor(s), {name} ...", flush=True)
             rows.append({"editors": n, "setup": name, **fn(args, n, work[:n])})
     if args.json:
