@@ -90,3 +90,28 @@ def test_masked_logits_are_ignored() -> None:
     assert got.entropy == pytest.approx(np.log(2.0))
     assert got.logprob == pytest.approx(-np.log(2.0))
     assert got.top_ids[:2] == (3, 9)
+
+
+def test_typical_sampling_draws_only_from_the_typical_set() -> None:
+    """typical_p keeps the tokens whose surprisal is nearest the entropy, as few as reach the mass.
+
+    A mode over a long flat tail: the mode's surprisal is far below the entropy, so it is not
+    typical and a small typical_p never draws it, while plain sampling mostly does.
+    """
+    import numpy as np
+
+    from caveat.engine.decode import sample_token, typical_order
+
+    probs = np.array([0.4] + [0.6 / 30] * 30)
+    logits = np.log(probs).astype(np.float32)
+    order = typical_order(probs)
+    entropy = float(-(probs * np.log(probs)).sum())
+    gaps = np.abs(-np.log(probs) - entropy)
+    assert list(order) == list(np.argsort(gaps, kind="stable"))
+    assert order[0] != 0  # the mode is not the most typical token here
+    rng = np.random.default_rng(0)
+    typical = {sample_token(logits, 1.0, 1.0, rng, typical_p=0.15) for _ in range(200)}
+    kept = set(order[: int(np.searchsorted(np.cumsum(probs[order]), 0.15)) + 1].tolist())
+    assert typical == kept and 0 not in typical
+    plain = [sample_token(logits, 1.0, 1.0, np.random.default_rng(1)) for _ in range(50)]
+    assert 0 in plain

@@ -48,7 +48,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--healing", choices=("byte", "token", "none"), default="byte", help="token healing mode"
     )
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
-    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1 = off)")
+    p.add_argument(
+        "--typical-p",
+        type=float,
+        default=1.0,
+        help="locally typical sampling mass (1 = off; with --temperature > 0)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--top-k", type=int, default=5, help="alternatives recorded per token")
     p.add_argument(
@@ -294,6 +300,7 @@ def _complete(
         healing=args.healing,
         temperature=args.temperature,
         top_p=args.top_p,
+        typical_p=args.typical_p,
         seed=args.seed,
         top_k=args.top_k,
         stop=tuple(args.stop),

@@ -84,21 +84,47 @@ class DecodeResult:
 
 
 def sample_token(
-    logits: npt.NDArray[np.float32], temperature: float, top_p: float, rng: np.random.Generator
+    logits: npt.NDArray[np.float32],
+    temperature: float,
+    top_p: float,
+    rng: np.random.Generator,
+    typical_p: float = 1.0,
 ) -> int:
-    """Draw a token with temperature and nucleus (top-p) sampling."""
+    """Draw a token with temperature, locally typical (typical-p) and nucleus (top-p) sampling.
+
+    Locally typical sampling (Meister et al., "Locally Typical Sampling", 2023) keeps the tokens
+    whose surprisal is closest to the step's entropy, as few as reach `typical_p` of the mass.
+    Only the draw changes: records still carry the full distribution's measures.
+    """
     scaled = logits.astype(np.float64) / max(temperature, 1e-6)
     scaled -= scaled.max()
     probs = np.exp(scaled)
     probs /= probs.sum()
+    if typical_p < 1.0:
+        probs = _keep_mass(probs, typical_order(probs), typical_p)
     if top_p < 1.0:
-        order = np.argsort(-probs)
-        cum = np.cumsum(probs[order])
-        keep = order[: int(np.searchsorted(cum, top_p)) + 1]
-        mask = np.zeros_like(probs)
-        mask[keep] = probs[keep]
-        probs = mask / mask.sum()
+        probs = _keep_mass(probs, np.argsort(-probs), top_p)
     return int(rng.choice(probs.shape[0], p=probs))
+
+
+def typical_order(probs: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
+    """Token ids by |surprisal - entropy|, the most typical first."""
+    with np.errstate(divide="ignore"):
+        surprisal = -np.log(probs)
+    entropy = float(np.sum(probs[probs > 0] * surprisal[probs > 0]))
+    return np.argsort(np.abs(surprisal - entropy), kind="stable")
+
+
+def _keep_mass(
+    probs: npt.NDArray[np.float64], order: npt.NDArray[np.intp], mass: float
+) -> npt.NDArray[np.float64]:
+    """`probs` renormalized over the first tokens of `order` that reach `mass` (at least one)."""
+    cum = np.cumsum(probs[order])
+    keep = order[: int(np.searchsorted(cum, mass)) + 1]
+    out: npt.NDArray[np.float64] = np.zeros_like(probs)
+    out[keep] = probs[keep]
+    out /= out.sum()
+    return out
 
 
 class DecodeLoop:
@@ -244,7 +270,11 @@ class DecodeLoop:
         logits = self.runtime.logits()
         req = self.req
         if req.temperature > 0:
-            return sample_token(logits, req.temperature, req.top_p, self.rng), None, logits
+            return (
+                sample_token(logits, req.temperature, req.top_p, self.rng, req.typical_p),
+                None,
+                logits,
+            )
         # np.argmax takes the first maximum: the lowest id on ties, as token_measures does.
         return int(np.argmax(logits)), None, logits
 
@@ -282,7 +312,7 @@ class DecodeLoop:
         chosen = (
             None
             if req.temperature <= 0
-            else sample_token(logits, req.temperature, req.top_p, self.rng)
+            else sample_token(logits, req.temperature, req.top_p, self.rng, req.typical_p)
         )
         m = token_measures(logits, chosen, req.top_k, self.work)
         if m.entropy < self.threshold or self.vocab.is_control[m.chosen]:

@@ -65,6 +65,8 @@ class CompletionRequest:
     healing: HealingMode = "none"
     temperature: float = 0.0
     top_p: float = 1.0
+    # Locally typical sampling's mass (1.0 = off); used only when temperature > 0.
+    typical_p: float = 1.0
     seed: int = 0
     stop: tuple[str, ...] = ()
     top_k: int = 5

@@ -172,6 +172,7 @@ def completion_request(server: CaveatServer, snap: Snapshot) -> CompletionReques
         max_tokens=settings.max_tokens,
         healing=settings.healing,
         temperature=settings.temperature,
+        typical_p=settings.typical_p,
         decoding=settings.decoding,
         entropy_threshold=server.thresholds.entropy if server.thresholds else None,
     )

@@ -124,6 +124,15 @@ class CompletionSettings:
     temperature: float = field(
         default=0.0, metadata=_meta("Sampling temperature; 0 = greedy.", minimum=0, maximum=5)
     )
+    typical_p: float = field(
+        default=1.0,
+        metadata=_meta(
+            "Locally typical sampling: keep the tokens whose surprisal is nearest the step's "
+            "entropy, up to this share of the probability (1 = off; only with temperature > 0).",
+            minimum=0.01,
+            maximum=1,
+        ),
+    )
     debounce_ms: int = field(
         default=75,
         metadata=_meta(

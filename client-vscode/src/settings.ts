@@ -18,6 +18,7 @@ export const SERVER_SETTING_KEYS = [
   'completion.decoding',
   'completion.candidates',
   'completion.temperature',
+  'completion.typicalP',
   'completion.debounceMs',
   'completion.typedAheadCache',
   'diagnostics.enabled',

@@ -168,7 +168,7 @@ class RemoteEngine:
             "stream": True,
         }
         if req is not None and temperature > 0:
-            body.update(top_p=req.top_p, seed=req.seed, top_k=0, min_p=0.0)
+            body.update(top_p=req.top_p, typical_p=req.typical_p, seed=req.seed, top_k=0, min_p=0.0)
         return body
 
     def _steps(
