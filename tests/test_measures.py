@@ -113,5 +113,6 @@ def test_typical_sampling_draws_only_from_the_typical_set() -> None:
     typical = {sample_token(logits, 1.0, 1.0, rng, typical_p=0.15) for _ in range(200)}
     kept = set(order[: int(np.searchsorted(np.cumsum(probs[order]), 0.15)) + 1].tolist())
     assert typical == kept and 0 not in typical
-    plain = [sample_token(logits, 1.0, 1.0, np.random.default_rng(1)) for _ in range(50)]
+    rng = np.random.default_rng(1)
+    plain = [sample_token(logits, 1.0, 1.0, rng) for _ in range(50)]
     assert 0 in plain
