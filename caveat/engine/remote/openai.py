@@ -11,17 +11,15 @@ in the `Authorization` header.
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from caveat.engine.remote.engine import RemoteEngine
 from caveat.engine.remote.http import RemoteError
-from caveat.engine.remote.records import RemoteStep, parse_step
+from caveat.engine.remote.records import RemoteStep, make_step, parse_step
 from caveat.engine.remote.tokenizer import PieceTable
 from caveat.engine.types import CompletionRequest
-from caveat.records.measures import TokenMeasures, entropy_bounds
 from caveat.records.types import Alternative
 
 _FINISH = {"stop": "eos", "length": "limit"}
@@ -100,21 +98,7 @@ def parse_logprobs(logprobs: Any, pieces: PieceTable) -> Iterator[RemoteStep]:
         for text, alt_lp in (tops[i] if i < len(tops) and tops[i] else {}).items():
             tid, raw = _token(str(text), pieces)
             top.append(Alternative(tid, raw, float(alt_lp)))
-        top.sort(key=lambda a: (-a.logprob, a.id))
-        lps = [a.logprob for a in top]
-        if chosen not in {a.id for a in top}:
-            lps.append(lp)
-        low, high = entropy_bounds(lps, len(pieces))
-        margin = top[0].logprob - top[1].logprob if len(top) > 1 else math.inf
-        measures = TokenMeasures(
-            chosen=chosen,
-            logprob=lp,
-            entropy=low,
-            margin=margin,
-            top_ids=tuple(a.id for a in top),
-            top_logprobs=tuple(a.logprob for a in top),
-        )
-        yield RemoteStep(measures, data, (low, high), tuple(top))
+        yield make_step(chosen, lp, data, top, len(pieces))
 
 
 def _token(text: str, pieces: PieceTable) -> tuple[int, bytes]:

@@ -50,21 +50,31 @@ def parse_step(entry: Mapping[str, Any], pieces: PieceTable) -> RemoteStep:
     token's piece, more when it held back the start of a character split across tokens (that
     token then has no entry of its own).
     """
-    chosen = int(entry["id"])
-    logprob = float(entry.get("logprob", -math.inf))
-    data = piece_bytes(entry.get("bytes", entry.get("token", "")))
     top: list[Alternative] = []
     for alt in entry.get("top_logprobs", []):
         tid = int(alt["id"])
         raw = piece_bytes(alt.get("bytes", alt.get("token", "")))
         pieces.learn(tid, raw)
         top.append(Alternative(tid, raw, float(alt["logprob"])))
+    return make_step(
+        int(entry["id"]),
+        float(entry.get("logprob", -math.inf)),
+        piece_bytes(entry.get("bytes", entry.get("token", ""))),
+        top,
+        len(pieces),
+    )
+
+
+def make_step(
+    chosen: int, logprob: float, data: bytes, top: list[Alternative], n_vocab: int
+) -> RemoteStep:
+    """A step from the chosen token and the top k the server listed (in any order)."""
     # Best first, lower id on ties: the order the in-process measures use.
-    top.sort(key=lambda a: (-a.logprob, a.id))
+    top = sorted(top, key=lambda a: (-a.logprob, a.id))
     lps = [a.logprob for a in top]
     if chosen not in {a.id for a in top}:
         lps.append(logprob)
-    low, high = entropy_bounds(lps, len(pieces))
+    low, high = entropy_bounds(lps, n_vocab)
     margin = top[0].logprob - top[1].logprob if len(top) > 1 else math.inf
     measures = TokenMeasures(
         chosen=chosen,
