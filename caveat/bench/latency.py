@@ -135,7 +135,8 @@ def llama_phase(
     """The same prompts through llama-server, prompt cache on (warm) then off (cold)."""
     binary = ensure_built()
     out: dict[str, Any] = {}
-    with LlamaServer(binary, model, threads=threads, n_ctx=4096) as server:
+    # llama-server as shipped (flash attention on): the reference caveat is measured against.
+    with LlamaServer(binary, model, threads=threads, n_ctx=4096, flash_attn=True) as server:
         out["rss_mb_load"] = process_rss_mb(server.pid())
         timed_completion(
             server, prompts[0][:64], n_predict=4

@@ -48,6 +48,7 @@ class LlamaServer:
         port: int = 0,
         log_file: Path | None = None,
         api_key: str | None = None,
+        flash_attn: bool = False,
     ) -> None:
         self.binary = binary
         self.model = model
@@ -57,6 +58,7 @@ class LlamaServer:
         self.port = port or free_port()
         self.log_file = log_file
         self.api_key = api_key
+        self.flash_attn = flash_attn
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -88,11 +90,12 @@ class LlamaServer:
             # caveat's engine keeps a full-size sliding-window cache so that a prompt can be
             # truncated and reused; give llama-server the same, or its reuse would be crippled.
             "--swa-full",
-            # Flash attention is on by default in llama-server and off in the in-process engine;
-            # on this CPU build it moves log-probabilities by up to ~0.08 nats (measured on the
-            # embedded model), more than the calibration should absorb. Same numbers both ways.
+            # Flash attention is on by default in llama-server ("auto") and off in the in-process
+            # engine; on this CPU build it moves log-probabilities by up to ~0.08 nats (measured
+            # on the embedded model), more than the calibration should absorb. Off unless asked
+            # (the latency benchmark's reference runs llama-server as shipped).
             "-fa",
-            "off",
+            "auto" if self.flash_attn else "off",
             "--no-webui",
         ]
 
