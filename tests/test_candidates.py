@@ -100,3 +100,18 @@ async def test_an_explicit_inline_request_offers_several(client: LanguageClient)
     texts = [str(i.insert_text) for i in items]
     assert len(set(texts)) == len(texts)
     assert all(i.command is not None and i.command.command == "caveat.accept" for i in items)
+
+
+async def test_a_sure_start_branches_later(client: LanguageClient) -> None:
+    """Where the model is sure how the body starts (a docstring), candidates share that start."""
+    prompt = (
+        'import os\n\n\ndef load_settings(path):\n    """Read a JSON settings file."""\n'
+        "    return {}\n\n\ndef fibonacci(n):\n    "
+    )
+    uri = await open_doc(client, f"sure{time.time_ns()}", prompt)
+    result = await _complete(client, uri, prompt, n=3)
+    texts = [c["text"] for c in result["candidates"]]
+    assert len(texts) >= 2, result["text"]
+    assert all(t.startswith('"""') for t in texts), texts
+    for c in result["candidates"]:
+        assert "".join(t["text"] for t in c["tokens"]) == c["text"]

@@ -1,11 +1,13 @@
-"""More than one suggestion: the completion, and others that start with another token.
+"""More than one suggestion: the completion, and others that take another turn early.
 
-The other candidates branch at the completion's first token: the next likeliest first tokens
-the model listed (each at least MIN_RATIO as likely as the one it chose), each finished by the
-model from there. Every candidate has its own id, records and offer, so accepting any of them is
-tracked, underlined and explained like the first. All are ordered by the model's confidence
-(mean log-probability of their tokens). They run after the first completion is shown, as one
-worker job that the next keystroke cancels.
+The other candidates branch at the completion's first token where the model hesitated: the next
+likeliest tokens it listed there (each at least MIN_RATIO as likely as the one it chose), each
+finished by the model from there; what came before that token is shared. Where the model was
+sure of every token there is nothing to branch on, and one candidate is all there is. Every
+candidate has its own id, records and offer, so accepting any of them is tracked, underlined and
+explained like the first. All are ordered by the model's confidence (mean log-probability of
+their tokens). They run after the first completion is shown, as one worker job that the next
+keystroke cancels.
 """
 
 from __future__ import annotations
@@ -48,16 +50,31 @@ def branch_tokens(first: TokenRecord, count: int) -> list[Alternative]:
     return out
 
 
-def branched(cid: str, first: TokenRecord, alt: Alternative, rest: Completion) -> Completion:
-    """`rest` (completed after `alt`) with `alt`'s own record in front, as one completion.
+def branch_point(records: Sequence[TokenRecord], count: int) -> tuple[int, list[Alternative]]:
+    """The first record with alternatives worth completing, and those; (-1, []) when none."""
+    for i, rec in enumerate(records):
+        alts = branch_tokens(rec, count)
+        if alts:
+            return i, alts
+    return -1, []
 
-    The first record keeps the step's measures (the same distribution the first completion
-    chose from) with `alt` as the token taken.
+
+def branched(cid: str, base: Completion, at: int, alt: Alternative, rest: Completion) -> Completion:
+    """`base` up to record `at`, then `alt`, then `rest` (completed after it), as one completion.
+
+    The records before `at` are shared; `alt`'s record keeps the step's measures (the same
+    distribution `base` chose from) with `alt` as the token taken.
     """
-    head = dataclasses.replace(first, id=alt.id, bytes=alt.bytes, logprob=alt.logprob)
-    shift = len(alt.bytes)
-    records = (head, *(dataclasses.replace(r, offset=r.offset + shift) for r in rest.records))
-    text = alt.bytes.decode("utf-8") + rest.text
+    pivot = base.records[at]
+    head = dataclasses.replace(pivot, id=alt.id, bytes=alt.bytes, logprob=alt.logprob)
+    before = base.text.encode("utf-8")[: pivot.offset]
+    shift = pivot.offset + len(alt.bytes)
+    records = (
+        *base.records[:at],
+        head,
+        *(dataclasses.replace(r, offset=r.offset + shift) for r in rest.records),
+    )
+    text = (before + alt.bytes).decode("utf-8") + rest.text
     return dataclasses.replace(rest, id=cid, text=text, records=records)
 
 
@@ -76,13 +93,18 @@ async def with_candidates(server: CaveatServer, first: Outcome, n: int) -> list[
     n = max(1, min(n, MAX_CANDIDATES))
     if n == 1 or first.cancelled or c is None or not c.records:
         return [first]
-    alts = branch_tokens(c.records[0], n - 1)
-    if not alts:
+    at, alts = branch_point(c.records, n - 1)
+    if at < 0:
         return [first]
+    try:
+        lead = c.text.encode("utf-8")[: c.records[at].offset].decode("utf-8")
+    except UnicodeDecodeError:
+        return [first]  # the branch would start inside a character
     snap = first.snapshot
     base = dataclasses.replace(completion_request(server, snap), healing="none", context=c.context)
     ids = [server.next_completion_id() for _ in alts]
-    run = _run(server, snap.uri, snap.version, base, c.records[0], alts, ids)
+    base = dataclasses.replace(base, prefix=base.prefix + lead)
+    run = _run(server, snap.uri, snap.version, base, c, at, alts, ids)
     job = Job(run, key=snap.uri, kind="candidates")
     server.worker.submit(job)
     try:
@@ -109,11 +131,12 @@ def _run(
     uri: str,
     version: int | None,
     base: CompletionRequest,
-    first: TokenRecord,
+    shown: Completion,
+    at: int,
     alts: Sequence[Alternative],
     ids: Sequence[str],
 ) -> Callable[[Backend, threading.Event], list[Completion]]:
-    """The worker-side function: complete after each alternative first token in turn."""
+    """The worker-side function: complete after each alternative token in turn."""
 
     def run(engine: Backend, cancel: threading.Event) -> list[Completion]:
         out = []
@@ -124,12 +147,12 @@ def _run(
             req = dataclasses.replace(
                 base,
                 prefix=base.prefix + alt.bytes.decode("utf-8"),
-                max_tokens=max(1, base.max_tokens - 1),
+                max_tokens=max(1, base.max_tokens - at - 1),
             )
             rest = engine.complete(req, cancel=cancel)
             if rest.stop_reason == "cancelled":
                 break
-            out.append(branched(cid, first, alt, rest))
+            out.append(branched(cid, shown, at, alt, rest))
         return out
 
     return run

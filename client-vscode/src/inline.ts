@@ -38,6 +38,11 @@ export class InlineCompleter implements vscode.Disposable {
   private shownComplete = false;
   private retriggerTimer: NodeJS.Timeout | undefined;
   private lastRetrigger = 0;
+  // When the extension last triggered itself (to refresh the shown item): an explicit request
+  // right after that is the refresh, not the user.
+  private ownTriggerAt = 0;
+  // Whether the current stream asked for several candidates (a user's explicit trigger).
+  private currentExplicit = false;
   private counter = 0;
 
   constructor(
@@ -62,7 +67,12 @@ export class InlineCompleter implements vscode.Disposable {
       return next(document, position, context, token);
     }
     const key = streamKey(document.uri.toString(), document.version, position.line, position.character);
-    let stream = this.current?.key === key ? this.current : undefined;
+    const userExplicit =
+      context.triggerKind === vscode.InlineCompletionTriggerKind.Invoke &&
+      Date.now() - this.ownTriggerAt > OWN_TRIGGER_MS;
+    // Alt+\ on a suggestion that came as you typed asks again, for several candidates.
+    const reuse = this.current?.key === key && (!userExplicit || this.currentExplicit);
+    let stream = reuse ? this.current : undefined;
     if (!stream) {
       // caveat/complete does not debounce (explicit requests should not wait), so typing does
       // it here, as the server does for automatic textDocument/inlineCompletion; except for a
@@ -71,8 +81,7 @@ export class InlineCompleter implements vscode.Disposable {
       if (automatic && !this.typedAhead(document, position) && !(await pause(debounceMs(), token))) {
         return undefined;
       }
-      const explicit = context.triggerKind === vscode.InlineCompletionTriggerKind.Invoke;
-      stream = this.start(client, document, position, key, explicit);
+      stream = this.start(client, document, position, key, userExplicit);
     }
     if (!(await stream.waitFirstLine(token)) || token.isCancellationRequested) {
       return undefined;
@@ -118,6 +127,7 @@ export class InlineCompleter implements vscode.Disposable {
     const cancel = new vscode.CancellationTokenSource();
     const stream = new CompletionStream(key, `caveat-inline-${++this.counter}`);
     this.current = stream;
+    this.currentExplicit = explicit;
     this.currentAt = { uri: document.uri.toString(), position };
     this.currentCancel = cancel;
     this.shownText = '';
@@ -211,11 +221,15 @@ export class InlineCompleter implements vscode.Disposable {
         editor.selection.active.isEqual(position);
       if (stillHere) {
         this.lastRetrigger = Date.now();
+        this.ownTriggerAt = Date.now();
         void refreshInlineSuggestion();
       }
     }, wait);
   }
 }
+
+/** How long after its own refresh an explicit request is taken for that refresh (ms). */
+const OWN_TRIGGER_MS = 1000;
 
 function debounceMs(): number {
   return vscode.workspace.getConfiguration('caveat').get<number>('completion.debounceMs', 75);
