@@ -44,6 +44,8 @@ export function activate(context: vscode.ExtensionContext): void {
       log.show(true);
     }),
     command('caveat.toggleLanguage', () => toggleLanguage()),
+    command('caveat.suggest', () => ctl.completer.suggest()),
+    command('caveat.nextCandidate', () => ctl.completer.next()),
     command('caveat.doctor', () => doctor(log)),
     command('caveat.scanFile', () => scanActiveFile(ctl)),
     command('caveat.clearHighlights', async () => {

@@ -38,9 +38,9 @@ export class InlineCompleter implements vscode.Disposable {
   private shownComplete = false;
   private retriggerTimer: NodeJS.Timeout | undefined;
   private lastRetrigger = 0;
-  // When the extension last triggered itself (to refresh the shown item): an explicit request
-  // right after that is the refresh, not the user.
-  private ownTriggerAt = 0;
+  // When the user last asked for candidates (`caveat.suggest`, Alt+\): the explicit request
+  // that follows carries `n`. VS Code's own explicit requests (refreshes) cannot be told apart.
+  private candidatesAskedAt = 0;
   // Whether the current stream asked for several candidates (a user's explicit trigger).
   private currentExplicit = false;
   private counter = 0;
@@ -69,7 +69,10 @@ export class InlineCompleter implements vscode.Disposable {
     const key = streamKey(document.uri.toString(), document.version, position.line, position.character);
     const userExplicit =
       context.triggerKind === vscode.InlineCompletionTriggerKind.Invoke &&
-      Date.now() - this.ownTriggerAt > OWN_TRIGGER_MS;
+      Date.now() - this.candidatesAskedAt < ASK_WINDOW_MS;
+    if (userExplicit) {
+      this.candidatesAskedAt = 0;
+    }
     // Alt+\ on a suggestion that came as you typed asks again, for several candidates.
     const reuse = this.current?.key === key && (!userExplicit || this.currentExplicit);
     let stream = reuse ? this.current : undefined;
@@ -105,6 +108,22 @@ export class InlineCompleter implements vscode.Disposable {
       return false;
     }
     return continuesGhostText(stream.text, document.getText(new vscode.Range(at.position, position)));
+  }
+
+  /** `caveat.suggest` (Alt+\): ask now, for several candidates. */
+  async suggest(): Promise<void> {
+    this.candidatesAskedAt = Date.now();
+    await vscode.commands.executeCommand('editor.action.inlineSuggest.trigger');
+  }
+
+  /** `caveat.nextCandidate` (Alt+]): the next candidate, asking for several first if needed. */
+  async next(): Promise<void> {
+    const result = this.current?.result;
+    if (result && this.currentExplicit && otherCandidates(result).length > 0) {
+      await vscode.commands.executeCommand('editor.action.inlineSuggest.showNext');
+      return;
+    }
+    await this.suggest();
   }
 
   dispose(): void {
@@ -221,15 +240,14 @@ export class InlineCompleter implements vscode.Disposable {
         editor.selection.active.isEqual(position);
       if (stillHere) {
         this.lastRetrigger = Date.now();
-        this.ownTriggerAt = Date.now();
         void refreshInlineSuggestion();
       }
     }, wait);
   }
 }
 
-/** How long after its own refresh an explicit request is taken for that refresh (ms). */
-const OWN_TRIGGER_MS = 1000;
+/** How long after `caveat.suggest` the explicit request it triggers may arrive (ms). */
+const ASK_WINDOW_MS = 2000;
 
 function debounceMs(): number {
   return vscode.workspace.getConfiguration('caveat').get<number>('completion.debounceMs', 75);
