@@ -49,6 +49,9 @@ async def ensure_choices(server: CaveatServer, doc: TextDocument, span: TrackedS
         await asyncio.wait_for(asyncio.shield(future), CHOICES_WAIT)
     except asyncio.CancelledError:
         job.cancel.set()
+        # The shielded future still settles (JobCancelled): read it so asyncio does not log
+        # "Future exception was never retrieved" with a traceback in the editor's log.
+        future.add_done_callback(_settled)
         raise
     except asyncio.TimeoutError:
         logger.info(
@@ -60,6 +63,12 @@ async def ensure_choices(server: CaveatServer, doc: TextDocument, span: TrackedS
         logger.info("alternatives for %s unavailable (%s)", span.id, exc)
         return span
     return _keep(server, doc.uri, version, span, future)
+
+
+def _settled(done: asyncio.Future[tuple[Choice, ...]]) -> None:
+    """Mark a future nobody awaits any more as read."""
+    if not done.cancelled():
+        done.exception()
 
 
 def _keep(
