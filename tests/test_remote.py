@@ -25,6 +25,7 @@ from remote_server import llama_server
 from caveat.engine.engine import Engine
 from caveat.engine.loader import connect_remote
 from caveat.engine.model import EMBEDDED
+from caveat.engine.remote.build import ensure_built
 from caveat.engine.remote.engine import RemoteEngine
 from caveat.engine.remote.http import RemoteError, parse_endpoint
 from caveat.engine.remote.openai import OpenAIEngine, parse_logprobs
@@ -253,3 +254,37 @@ def test_openai_logprobs_shape_without_llama_entries() -> None:
     text_only = {"tokens": [" x"], "token_logprobs": [-0.1], "top_logprobs": [{" x": -0.1}]}
     (step,) = list(parse_logprobs(text_only, pieces))
     assert step.data == b" x" and step.measures.chosen == -1
+
+
+def test_fim_over_the_wire(tmp_path: Path) -> None:
+    """A FIM model: the server's FIM tokens are found by name and the prompt is the same FIM."""
+    from tiny_model import write_tiny_fim_model
+
+    from caveat.engine.loader import load_engine
+    from caveat.engine.remote.build import source_root
+
+    vocab = source_root() / "llama.cpp" / "models" / "ggml-vocab-starcoder.gguf"
+    model = write_tiny_fim_model(vocab, tmp_path / "tiny-fim.gguf")
+    local = load_engine(str(model), n_ctx=1024, n_threads=1)
+    req = CompletionRequest(
+        prefix="def add(a, b):\n    return ", suffix="\n\nprint(add(1, 2))\n", max_tokens=8
+    )
+    try:
+        want = local.complete(req)
+        fim = local.info.fim
+    finally:
+        local.close()
+    with LlamaServer(ensure_built(), model, threads=2, n_ctx=1024) as srv:
+        remote = RemoteEngine(parse_endpoint(srv.url))
+        remote.cache_prompt = False
+        assert (remote.info.fim.pre, remote.info.fim.suf, remote.info.fim.mid) == (
+            fim.pre,
+            fim.suf,
+            fim.mid,
+        )
+        assert not remote.calibrated
+        got = remote.complete(req)
+    assert want.prompt_mode == got.prompt_mode == "fim"
+    assert got.text == want.text
+    assert "".join(r.text for r in got.records) == got.text
+    assert abs(got.records[0].logprob - want.records[0].logprob) < 0.05

@@ -7,6 +7,9 @@ cache as the user types (llama-server gives a request the slot whose cached prom
 most with it). Stop rules run here, as in process; when one fires the stream is closed, which
 stops the server's generation too.
 
+FIM models get the same FIM layout as in process: the server does not report its FIM token ids,
+so they are found by name (`RemoteTokenizer.fim_tokens`).
+
 What is lost against the in-process engine: the entropy is an interval (`entropy_bounds`),
 healing is classic token healing over the top `HEAL_K` tokens (byte-level healing needs full
 rows), and scanning needs prompt log-probabilities, which llama-server does not return.
@@ -25,8 +28,8 @@ from typing import Any
 
 from caveat.engine.decode import finish_records
 from caveat.engine.healing.base import HealResult, heal_none
-from caveat.engine.model import FimTokens, ModelInfo, embedded_identity
-from caveat.engine.prompt import plan_prompt
+from caveat.engine.model import ModelInfo, embedded_identity
+from caveat.engine.prompt import plan_prompt, uses_spm
 from caveat.engine.remote.http import Endpoint, HttpClient, RemoteError
 from caveat.engine.remote.records import RemoteStep, parse_step
 from caveat.engine.remote.tokenizer import RemoteTokenizer
@@ -99,12 +102,11 @@ class RemoteEngine:
             bos=bos,
             eos=-1,
             eot=-1,
-            # FIM over the wire needs the model's FIM token ids, which the server does not
-            # report: completions use the prefix-only prompt.
-            fim=FimTokens(),
+            fim=self.tokenizer.fim_tokens(),
             embedded=False,
         )
         self.calibrated = identity is not None
+        self.spm = uses_spm(name)
         self._stats = EngineStats()
         self._ids = itertools.count(1)
 
@@ -207,7 +209,7 @@ class RemoteEngine:
             bos=self.info.bos,
             add_bos=self.add_bos,
             fim=self.info.fim,
-            spm=False,
+            spm=self.spm,
         )
         evaluated = self._stats.prompt_tokens_evaluated
         reused = self._stats.prompt_tokens_reused

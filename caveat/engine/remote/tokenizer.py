@@ -12,10 +12,34 @@ from collections.abc import Sequence
 from typing import Any, overload
 
 from caveat.engine.lru import Lru
+from caveat.engine.model import FimTokens
 from caveat.engine.remote.http import HttpClient, RemoteError
 
 # Encodings remembered: healing and the prompt plan tokenize the same few strings repeatedly.
 _ENCODE_MEMO = 64
+
+# FIM token names per model family: prefix, suffix, middle, pad, repository name, file separator.
+_FIM_NAMES = (
+    (
+        "<|fim_prefix|>",
+        "<|fim_suffix|>",
+        "<|fim_middle|>",
+        "<|fim_pad|>",
+        "<|repo_name|>",
+        "<|file_sep|>",
+    ),
+    ("<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<fim_pad>", "<repo_name>", "<file_sep>"),
+    # DeepSeek-Coder's names use FULLWIDTH VERTICAL LINE and LOWER ONE EIGHTH BLOCK.
+    (
+        "<\uff5cfim\u2581begin\uff5c>",
+        "<\uff5cfim\u2581hole\uff5c>",
+        "<\uff5cfim\u2581end\uff5c>",
+        "",
+        "",
+        "",
+    ),
+    ("<PRE>", "<SUF>", "<MID>", "", "", ""),
+)
 
 
 class PieceTable(Sequence[bytes]):
@@ -102,6 +126,34 @@ class RemoteTokenizer:
             ids.append(tok)
         self._memo.put(data, ids)
         return list(ids)
+
+    def special(self, text: str) -> int:
+        """The id of `text` when the vocabulary has it as one special token, else -1.
+
+        Special means: one token when special tokens are parsed, several when they are not
+        (so ordinary text that happens to be one token does not count).
+        """
+        as_special = self._client.post(
+            "/tokenize", {"content": text, "add_special": False, "parse_special": True}
+        ).get("tokens", [])
+        if len(as_special) != 1 or isinstance(as_special[0], dict):
+            return -1
+        if len(self.encode(text.encode("utf-8"))) < 2:
+            return -1
+        return int(as_special[0])
+
+    def fim_tokens(self) -> FimTokens:
+        """The server model's FIM token ids, found by their names in the known families.
+
+        The server does not report them (its `/infill` uses them internally), so the names of
+        Qwen2.5-Coder/CodeGemma, StarCoder, DeepSeek-Coder and Code Llama are tried in turn.
+        """
+        for names in _FIM_NAMES:
+            pre, suf, mid = (self.special(n) for n in names[:3])
+            if min(pre, suf, mid) >= 0:
+                extra = [self.special(n) if n else -1 for n in names[3:]]
+                return FimTokens(pre, suf, mid, *extra)
+        return FimTokens()
 
     def bos(self) -> int:
         """The BOS id the server adds to a prompt, or -1 when it adds none."""
