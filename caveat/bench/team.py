@@ -20,6 +20,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -214,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
     """Both setups for each editor count; print the table (or JSON)."""
     counts = [int(x) for x in args.editors.split(",") if x.strip()]
     if not counts or min(counts) < 1 or max(counts) > 64:
-        print("caveat: --editors takes counts from 1 to 64, e.g. 1,2,4,8")
+        print("caveat: --editors takes counts from 1 to 64, e.g. 1,2,4,8", file=sys.stderr)
         return 2
     work = [editor_requests(i, args.events, args.pace) for i in range(max(counts))]
     load = os.getloadavg()
@@ -226,7 +227,7 @@ def run(args: argparse.Namespace) -> int:
             else (("shared", _shared), ("separate", _separate))
         )
         for name, fn in setups:
-            print(f"{n} editor(s), {name} ...", flush=True)
+            print(f"{n} editor(s), {name} ...", file=sys.stderr, flush=True)
             rows.append({"editors": n, "setup": name, **fn(args, n, work[:n])})
     if args.json:
         print(json.dumps({"rows": rows, "load_before": load, "cores": os.cpu_count()}))
