@@ -174,3 +174,60 @@ def test_cli_reports_the_context_it_used(tmp_path: Path) -> None:
     [chunk] = body["context"]
     assert chunk["path"] == "helpers.py" and (chunk["start_line"], chunk["end_line"]) == (1, 2)
     assert chunk["tokens"] > 10
+
+
+JS_HELPERS = """export function computeCartTotal(items, taxRate) {
+  return items.reduce((sum, item) => sum + item.price, 0) * (1 + taxRate);
+}
+
+export const TAX_RATE = 0.2, CURRENCY = 'EUR';
+
+export default class Cart {
+  constructor() { this.items = []; }
+  add(item) { this.items.push(item); }
+}
+
+function internalHelper() {}
+"""
+
+
+def test_javascript_imports_resolve_relative_files(tmp_path: Path) -> None:
+    """`import {a} from './x'`, default and `require`: definitions come from the workspace file;
+    a package name or a file outside the folder is never read."""
+    src = tmp_path / "ws" / "src"
+    (src / "cart").mkdir(parents=True)
+    (src / "cart" / "helpers.js").write_text(JS_HELPERS)
+    (src / "format.ts").write_text("export interface Money { amount: number }\n")
+    (tmp_path / "outside.js").write_text("export const SECRET = 'do not read';\n")
+    (src / "outside.js").symlink_to(tmp_path / "outside.js")
+    ws = Workspace.of([tmp_path / "ws"])
+    text = (
+        "import Cart, { computeCartTotal, TAX_RATE, CURRENCY } from './cart/helpers';\n"
+        "import * as outside from './outside.js';\n"
+        "const { Money } = require('./format');\n"
+        "import React from 'react';\n"
+        "const total = computeCartTotal(new Cart().items, TAX_RATE);\n"
+        "outside.SECRET;\n"
+    )
+    first, rest = import_chunks(text, src / "main.js", "javascript", ws)
+    got = [(c.path, c.start_line) for c in first]
+    assert got == [("src/cart/helpers.js", 1), ("src/cart/helpers.js", 5), ("src/format.ts", 1)]
+    assert "computeCartTotal(items, taxRate)" in first[0].text
+    # The default import is used by attribute nowhere: its other public names are "the rest".
+    assert ("src/cart/helpers.js", 7) in [(c.path, c.start_line) for c in rest]
+    assert all("do not read" not in c.text for c in first + rest)
+
+
+def test_typescript_definitions_summarise_long_classes() -> None:
+    from caveat.grammars.imports_js import js_definitions
+
+    methods = "\n".join(
+        f"  method{i}(x: number): number {{\n    return x + {i};\n  }}" for i in range(8)
+    )
+    source = f"export class Big {{\n{methods}\n}}\ninterface Small {{ id: number }}\n"
+    defs = {d.name: d for d in js_definitions(source, "typescript")}
+    assert set(defs) == {"Big", "Small"}
+    big = defs["Big"].summary
+    assert big.startswith("export class Big") and "method0(x: number): number { ... }" in big
+    assert "return x" not in big and big.rstrip().endswith("}")
+    assert defs["Small"].summary == "interface Small { id: number }\n"

@@ -18,6 +18,27 @@ from pathlib import Path
 
 from caveat.engine.context import ContextChunk, document_chunks
 from caveat.grammars.imports import Definition, Import, definitions, imports
+from caveat.grammars.imports_js import JS_LANGUAGES, js_definitions, js_imports
+from caveat.grammars.registry import language_for_path, normalize_language
+
+#: Extensions a relative JavaScript/TypeScript import may leave out, in the order tried.
+_JS_SUFFIXES = (".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs", ".mts")
+
+
+def _family(language: str | None) -> str:
+    """ "python", "js" (JavaScript/TypeScript) or "" for languages without import resolution."""
+    canonical = normalize_language(language)
+    if canonical == "python":
+        return "python"
+    return "js" if canonical in JS_LANGUAGES else ""
+
+
+def _all_definitions(text: str, language: str | None) -> list[Definition]:
+    family = _family(language)
+    if family == "python":
+        return definitions(text, language)
+    return js_definitions(text, language) if family == "js" else []
+
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +118,7 @@ def _read_text(real: Path, size: int, mtime_ns: int) -> str:
 
 @lru_cache(maxsize=64)
 def _definitions(real: Path, text: str) -> tuple[Definition, ...]:
-    return tuple(definitions(text, "python"))
+    return tuple(_all_definitions(text, language_for_path(str(real)) or "python"))
 
 
 def _module_files(base: Path, module: str) -> list[Path]:
@@ -107,6 +128,26 @@ def _module_files(base: Path, module: str) -> list[Path]:
     if not parts:
         return [base / "__init__.py"]
     return [target.with_suffix(".py"), target / "__init__.py"]
+
+
+def _js_files(current: Path | None, spec: str) -> list[Path]:
+    """Files a relative specifier (`./cart/helpers`) can name; none for a package name."""
+    if current is None or not spec.startswith("."):
+        return []
+    target = current.parent / spec
+    out = [target] if target.suffix in _JS_SUFFIXES else []
+    out += [target.with_name(target.name + s) for s in _JS_SUFFIXES]
+    return out + [target / f"index{s}" for s in _JS_SUFFIXES]
+
+
+def _find_js(ws: Workspace, current: Path | None, spec: str) -> tuple[Path, str] | None:
+    """The first existing file a relative specifier names, read from inside the workspace."""
+    for candidate in _js_files(current, spec):
+        if os.path.lexists(candidate):
+            found = ws.read(candidate)
+            if found is not None:
+                return found
+    return None
 
 
 def _bases(imp: Import, current: Path | None, ws: Workspace) -> list[Path]:
@@ -141,18 +182,25 @@ def import_chunks(
     Wanted: names imported by name (`from m import a`) and attributes used on an imported module
     (`m.attr`, `from pkg import m` then `m.attr`). The rest: the other public names of modules
     the file uses by attribute, in file order, so that a name not typed yet can still be found.
-    Only Python has import resolution; other languages get nothing here.
+    Python and JavaScript/TypeScript (relative specifiers: `./x`, `../y/index`) have import
+    resolution; other languages get nothing here.
     """
-    if not ws.roots or (language or "").lower() != "python":
+    family = _family(language)
+    if not ws.roots or not family:
         return [], []
     first: list[ContextChunk] = []
     rest: list[ContextChunk] = []
     here = ws.inside(current) if current is not None else None
-    for imp in imports(text, language):
+    found_imports = imports(text, language) if family == "python" else js_imports(text, language)
+    for imp in found_imports:
         bases = _bases(imp, here, ws)
         # (module file, wanted names or None = by attribute use on `bound`)
         targets: list[tuple[tuple[Path, str], set[str] | None, str]] = []
-        if not imp.names:
+        if family == "js":
+            js = _find_js(ws, here, imp.module)
+            if js is not None:
+                targets.append((js, set(imp.names) if imp.names else None, imp.bound))
+        elif not imp.names:
             found = _find(ws, bases, imp.module)
             # `import a.b` binds `a`: its names are reached as `a.b.name`.
             access = imp.module if imp.bound == imp.module.split(".")[0] else imp.bound
@@ -172,8 +220,10 @@ def import_chunks(
         for (real, source), names, bound in targets:
             if real == here:
                 continue
+            if names is None and not bound:
+                continue  # `import './styles.css'`: nothing bound, nothing to look up
             if names is None:
-                used = set(re.findall(rf"\b{re.escape(bound)}\.([A-Za-z_]\w*)", text))
+                used = set(re.findall(rf"\b{re.escape(bound)}\.([A-Za-z_$]\w*)", text))
             else:
                 used = names if "*" not in names else set(re.findall(r"[A-Za-z_]\w*", text))
             path = ws.relative(real)
@@ -183,8 +233,14 @@ def import_chunks(
                     first.append(chunk)
                 elif names is None and not d.name.startswith("_"):
                     rest.append(chunk)
-    taken = {(c.path, c.start_line) for c in first}
-    return first, [c for c in rest if (c.path, c.start_line) not in taken]
+    # One declaration may bind several names (`const A = 1, B = 2`): one chunk for it.
+    taken: set[tuple[str, int]] = set()
+    unique = []
+    for chunk in first:
+        if (chunk.path, chunk.start_line) not in taken:
+            taken.add((chunk.path, chunk.start_line))
+            unique.append(chunk)
+    return unique, [c for c in rest if (c.path, c.start_line) not in taken]
 
 
 def file_chunks(
@@ -192,10 +248,10 @@ def file_chunks(
 ) -> tuple[list[ContextChunk], list[ContextChunk]]:
     """Chunks of a file named as context: (sharing names with `wanted`, the rest).
 
-    A Python file gives its definitions' summaries (the definitions of wanted names first);
-    another file the runs of lines that share the most names with `wanted`.
+    A Python, JavaScript or TypeScript file gives its definitions' summaries (the definitions of
+    wanted names first); another file the runs of lines that share the most names with `wanted`.
     """
-    defs = definitions(text, language) if (language or "").lower() == "python" else []
+    defs = _all_definitions(text, language)
     if not defs:
         return document_chunks(path, text, wanted, keep=4), []
     first: list[ContextChunk] = []

@@ -1,4 +1,4 @@
-"""What a file imports and what a module defines, read with tree-sitter (Python).
+"""What a Python file imports and what a module defines, read with tree-sitter.
 
 Pure: text in, names out; which files the imports name, and reading them, is the caller's
 business (`caveat.annotate.context_sources`). A definition comes with a short summary: a small
