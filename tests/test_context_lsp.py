@@ -136,3 +136,25 @@ async def test_outside_huge_and_binary_files_are_not_read(
     assert any("skipped huge.py" in m and "over the limit" in m for m in messages)
     assert any("skipped blob.py: binary" in m for m in messages)
     assert "compute_secret_total" not in LOG.read_text()
+
+
+async def test_viewed_lines_of_another_document_become_context(
+    client: LanguageClient, workspace: Path
+) -> None:
+    """`caveat/didView` on another open document: those lines go into the prompt as "view"."""
+    filler = [f"# note {i}: nothing to see here" for i in range(48)]
+    fee = ["def shipping_fee_for(order):", "    return 4.99 if order.total < 50 else 0.0"]
+    notes = workspace / "notes.py"
+    text = "\n".join([*filler, *fee, *filler]) + "\n"
+    item = types.TextDocumentItem(uri=notes.as_uri(), language_id="python", version=1, text=text)
+    client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=item))
+    view = {
+        "textDocument": {"uri": notes.as_uri()},
+        "ranges": [{"start": {"line": 46, "character": 0}, "end": {"line": 51, "character": 0}}],
+    }
+    client.protocol.notify("caveat/didView", view)
+    client.protocol.notify("caveat/didView", {"textDocument": "nonsense"})  # ignored, no crash
+    result = await _result(client, workspace / "checkout.py", "fee = ")
+    views = [c for c in result["context"] if c["source"] == "view"]
+    assert views and views[0]["path"] == "notes.py", result["context"]
+    assert views[0]["startLine"] <= 49 <= views[0]["endLine"]

@@ -18,10 +18,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-ChunkSource = Literal["edit", "open", "import"]
+ChunkSource = Literal["edit", "view", "open", "import"]
 
 #: Order of the sources in the prompt: the nearest to the file's own text comes last.
-_SOURCE_RANK: dict[str, int] = {"edit": 0, "open": 1, "import": 2}
+_SOURCE_RANK: dict[str, int] = {"edit": 0, "view": 1, "open": 2, "import": 3}
 #: Line comment of each languageId (block comments where a language has no line comment).
 _COMMENTS: dict[str, tuple[str, str]] = {
     "python": ("# ", ""),
@@ -179,12 +179,20 @@ def edited_lines(old: str, new: str) -> list[tuple[int, int]]:
     return ranges
 
 
-def edit_chunk(path: str, text: str, first: int, last: int, *, around: int = 6) -> ContextChunk:
-    """The edited lines `first`..`last` of a document with `around` lines either side."""
+def edit_chunk(
+    path: str,
+    text: str,
+    first: int,
+    last: int,
+    *,
+    around: int = 6,
+    source: ChunkSource = "edit",
+) -> ContextChunk:
+    """Lines `first`..`last` (1-based) of a document with `around` lines either side."""
     all_lines = text.splitlines(keepends=True)
     start = max(1, first - around)
     end = min(len(all_lines), last + around)
-    return ContextChunk(path, start, end, "".join(all_lines[start - 1 : end]), "edit")
+    return ContextChunk(path, start, end, "".join(all_lines[start - 1 : end]), source)
 
 
 def _meaningful(text: str) -> list[str]:

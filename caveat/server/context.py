@@ -35,6 +35,10 @@ logger = logging.getLogger(__name__)
 
 #: Recently edited regions remembered (over all documents), newest last.
 EDITS_KEPT = 8
+#: Recently viewed regions remembered (over all documents, from `caveat/didView`), newest last.
+VIEWS_KEPT = 4
+#: Lines of a viewed region kept: the middle of what was on screen.
+VIEW_LINES = 40
 #: Text around the cursor that chunks are deduplicated against (characters either side).
 _WINDOW = 16_000
 
@@ -48,6 +52,18 @@ class EditTracker:
         """Nothing seen yet."""
         self.seen: dict[str, tuple[int | None, str]] = {}
         self.edits: deque[tuple[str, int, int]] = deque(maxlen=EDITS_KEPT)
+        self.views: deque[tuple[str, int, int]] = deque(maxlen=VIEWS_KEPT)
+
+    def viewed(self, uri: str, first: int, last: int) -> None:
+        """Note that lines `first`..`last` (1-based) of `uri` were on screen."""
+        if last - first + 1 > VIEW_LINES:
+            middle = (first + last) // 2
+            first, last = middle - VIEW_LINES // 2, middle + VIEW_LINES // 2 - 1
+        self.views = deque(
+            (v for v in self.views if v[0] != uri or not (v[1] <= last and first <= v[2])),
+            maxlen=VIEWS_KEPT,
+        )
+        self.views.append((uri, max(1, first), last))
 
     def observe(self, uri: str, version: int | None, text: str) -> None:
         """Note the document's text; remember the lines that changed since it was last seen."""
@@ -60,6 +76,11 @@ class EditTracker:
 
 
 _trackers: weakref.WeakKeyDictionary[CaveatServer, EditTracker] = weakref.WeakKeyDictionary()
+
+
+def tracker_of(server: CaveatServer) -> EditTracker:
+    """The server's tracker of edits and views (made on first use)."""
+    return _trackers.setdefault(server, EditTracker())
 
 
 def _path(uri: str) -> Path | None:
@@ -93,7 +114,7 @@ def gather(server: CaveatServer, uri: str, text: str, offset: int, language: str
     settings = server.settings.context
     if not settings.enabled or settings.max_tokens <= 0:
         return lambda engine: None
-    tracker = _trackers.setdefault(server, EditTracker())
+    tracker = tracker_of(server)
     others: list[tuple[str, str]] = []
     for other, doc in list(server.workspace.text_documents.items()):
         if other == uri:
@@ -106,6 +127,7 @@ def gather(server: CaveatServer, uri: str, text: str, offset: int, language: str
         others.append((other, source))
     texts = dict(others)
     edits = [(u, a, b) for u, a, b in tracker.edits if u in texts]
+    views = [(u, a, b) for u, a, b in tracker.views if u in texts]
     folders = _folders(server)
     budget = settings.max_tokens
 
@@ -128,6 +150,9 @@ def gather(server: CaveatServer, uri: str, text: str, offset: int, language: str
         candidates: list[ContextChunk] = list(first)
         for other, a, b in reversed(edits):
             candidates.append(edit_chunk(_name(other, ws), texts[other], a, b))
+        for other, a, b in reversed(views):
+            chunk = edit_chunk(_name(other, ws), texts[other], a, b, around=0, source="view")
+            candidates.append(chunk)
         for other, source in others:
             candidates += document_chunks(_name(other, ws), source, wanted)
         candidates += rest

@@ -10,16 +10,20 @@ import type { ConfidenceDecorations } from './decorations';
 import { InlineCompleter } from './inline';
 import { probeCaveat, resolveInterpreter, serverCwd } from './interpreter';
 import { installCommand, type InterpreterChoice } from './interpreterChoice';
-import { Methods, type StatusParams, type TokenConfidenceParams } from './protocol';
+import { didViewParams, Methods, type StatusParams, type TokenConfidenceParams } from './protocol';
 import { SERVER_SETTING_KEYS } from './settings';
 import { disabledView, failedView, startingView, statusView } from './status';
 import type { StatusBar } from './statusBar';
+
+/** Scrolling settles for this long before the visible lines are sent (ms). */
+const VIEW_DEBOUNCE_MS = 400;
 
 /** Owns the running client (at most one) and reacts to settings changes. */
 export class Controller implements vscode.Disposable {
   private client: LanguageClient | undefined;
   private starting: Promise<void> | undefined;
   private warnedMissing = false;
+  private viewTimer: NodeJS.Timeout | undefined;
   readonly completer: InlineCompleter;
 
   constructor(
@@ -28,6 +32,26 @@ export class Controller implements vscode.Disposable {
     private readonly decorations: ConfidenceDecorations,
   ) {
     this.completer = new InlineCompleter(() => this.client, log);
+  }
+
+  /**
+   * Tell the server which lines the user has on screen (debounced): regions of other files
+   * viewed recently become context for completions.
+   */
+  onVisibleRanges(editor: vscode.TextEditor): void {
+    clearTimeout(this.viewTimer);
+    this.viewTimer = setTimeout(() => {
+      const client = this.client;
+      if (!client || editor.document.uri.scheme !== 'file') {
+        return;
+      }
+      const ranges = editor.visibleRanges.map((r) => ({
+        start: { line: r.start.line, character: 0 },
+        end: { line: r.end.line, character: 0 },
+      }));
+      const uri = client.code2ProtocolConverter.asUri(editor.document.uri);
+      void client.sendNotification(Methods.didView, didViewParams(uri, ranges));
+    }, VIEW_DEBOUNCE_MS);
   }
 
   /** Start the server unless it runs already (or is starting). */
@@ -93,6 +117,7 @@ export class Controller implements vscode.Disposable {
   }
 
   dispose(): void {
+    clearTimeout(this.viewTimer);
     this.completer.dispose();
     void this.client?.stop();
   }

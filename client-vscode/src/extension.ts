@@ -58,6 +58,9 @@ export function activate(context: vscode.ExtensionContext): void {
       log.info(`accepted ${String(completionId)}: ${JSON.stringify(result)}`);
     }),
     vscode.workspace.onDidChangeConfiguration((e) => ctl.onConfigurationChanged(e)),
+    vscode.window.onDidChangeTextEditorVisibleRanges((e) => {
+      ctl.onVisibleRanges(e.textEditor);
+    }),
   );
 
   if (config.get<boolean>('enable', true)) {

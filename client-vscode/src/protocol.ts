@@ -87,14 +87,26 @@ export interface StatusParams {
   state: 'loading' | 'ready' | 'error';
   model: string;
   message?: string;
-  /** Where the model runs: 'GPU' when llama.cpp offloads any layer, else 'CPU'. */
-  device?: 'GPU' | 'CPU';
+  /** Where the model runs: 'GPU' or 'CPU' in process, 'server' on a llama.cpp server. */
+  device?: 'GPU' | 'CPU' | 'server';
   lastLatencyMs?: number;
   tokensPerSecond?: number;
 }
 
+/** `caveat/didView`: the lines on screen, which the server uses as context for completions. */
+export interface DidViewParams {
+  textDocument: { uri: string };
+  ranges: LspRange[];
+}
+
+/** The visible ranges of an editor as `caveat/didView` params (at most 4). */
+export function didViewParams(uri: string, ranges: readonly LspRange[]): DidViewParams {
+  return { textDocument: { uri }, ranges: ranges.slice(0, 4) };
+}
+
 export const Methods = {
   complete: 'caveat/complete',
+  didView: 'caveat/didView',
   tokenConfidence: 'caveat/tokenConfidence',
   status: 'caveat/status',
 } as const;

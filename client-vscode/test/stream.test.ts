@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { CaveatCompletion } from '../src/protocol';
+import { didViewParams, type CaveatCompletion } from '../src/protocol';
 import { CompletionStream, continuesGhostText, otherCandidates, streamKey } from '../src/stream';
 
 function final(text: string, stopReason = 'eos'): CaveatCompletion {
@@ -178,5 +178,14 @@ describe('otherCandidates', () => {
 
   it('is empty for a single completion', () => {
     assert.deepEqual(otherCandidates(final('x')), []);
+  });
+});
+
+describe('didViewParams', () => {
+  it('names the document and keeps at most four ranges', () => {
+    const r = (line: number) => ({ start: { line, character: 0 }, end: { line: line + 9, character: 0 } });
+    const params = didViewParams('file:///a.py', [r(0), r(20), r(40), r(60), r(80)]);
+    assert.equal(params.textDocument.uri, 'file:///a.py');
+    assert.deepEqual(params.ranges, [r(0), r(20), r(40), r(60)]);
   });
 });

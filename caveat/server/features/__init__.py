@@ -13,6 +13,7 @@ from caveat.server.features import (
     hover,
     inline_completion,
     logs,
+    views,
 )
 
 # Logging first (so later features can log to the client), then settings and the model,
@@ -26,4 +27,5 @@ FEATURES: tuple[ModuleType, ...] = (
     hover,
     code_actions,
     commands,
+    views,
 )

@@ -130,11 +130,42 @@ local function on_progress(err, params, ctx, config)
   end
 end
 
+--- Tell the server which lines of `bufnr` are on screen (`caveat/didView`): regions of other
+--- files viewed recently become context for completions.
+local function send_view(client, bufnr)
+  if vim.api.nvim_get_current_buf() ~= bufnr or client.is_stopped and client:is_stopped() then
+    return
+  end
+  local first, last = vim.fn.line('w0') - 1, vim.fn.line('w$') - 1
+  M.notify(client, 'caveat/didView', {
+    textDocument = { uri = vim.uri_from_bufnr(bufnr) },
+    ranges = { { start = { line = first, character = 0 }, ['end'] = { line = last, character = 0 } } },
+  })
+end
+
 local function on_attach(client, bufnr)
   local opts = require('caveat').options
   local ns = vim.lsp.diagnostic.get_namespace(client.id, false)
   vim.diagnostic.config(opts.diagnostics, ns)
   require('caveat.completion').attach(client, bufnr)
+  local timer = nil
+  vim.api.nvim_create_autocmd({ 'WinScrolled', 'BufWinEnter' }, {
+    buffer = bufnr,
+    group = vim.api.nvim_create_augroup('caveat.view.' .. bufnr, { clear = true }),
+    callback = function()
+      -- Debounced: scrolling fires this for every line.
+      if timer then
+        timer:stop()
+        timer:close()
+      end
+      timer = vim.defer_fn(function()
+        timer = nil
+        if vim.api.nvim_buf_is_valid(bufnr) then
+          send_view(client, bufnr)
+        end
+      end, 400)
+    end,
+  })
 end
 
 --- The client configuration shared by vim.lsp.config and vim.lsp.start.
