@@ -17,19 +17,18 @@ rows), and scanning needs prompt log-probabilities, which llama-server does not 
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from caveat.engine.decode import finish_records
-from caveat.engine.healing.base import HealResult, heal_none
+from caveat.engine.healing.base import HealResult
 from caveat.engine.model import ModelInfo, embedded_identity
 from caveat.engine.prompt import plan_prompt, uses_spm
+from caveat.engine.remote.healing import HEAL_K, heal_over_wire
 from caveat.engine.remote.http import Endpoint, HttpClient, RemoteError
 from caveat.engine.remote.records import RemoteStep, parse_step
 from caveat.engine.remote.tokenizer import RemoteTokenizer
@@ -40,11 +39,10 @@ from caveat.engine.textutil import utf8_complete_length
 from caveat.engine.types import (
     Completion,
     CompletionRequest,
-    HealingInfo,
     StopReason,
     Timings,
 )
-from caveat.records.measures import TokenMeasures, entropy_bounds
+from caveat.records.measures import TokenMeasures
 from caveat.records.types import Alternative, TokenRecord
 
 log = logging.getLogger(__name__)
@@ -53,8 +51,6 @@ OnToken = Callable[[TokenRecord], None]
 
 #: Alternatives asked for per token: more narrows the entropy interval, costs bandwidth.
 WIRE_K = 20
-#: Alternatives read when healing: the cover of the fragment is looked for among these.
-HEAL_K = 200
 
 _STOP_TYPES: dict[str, StopReason] = {"eos": "eos", "limit": "max_tokens", "word": "stop_string"}
 
@@ -294,45 +290,15 @@ class RemoteEngine:
         raise RemoteError("the server returned no probabilities (is n_probs supported?)")
 
     def _heal(self, head: Sequence[int], fragment: bytes, req: CompletionRequest) -> HealResult:
-        """Classic token healing over the wire: back off the last token, extend it again.
-
-        The replacement is the likeliest of the server's top `HEAL_K` tokens whose bytes start
-        with the removed token's; when none does, the fragment stays as typed. Byte-level
-        healing needs full next-token rows, so a `byte` request is healed this way and
-        `HealingInfo.mode` says `token`.
-        """
-        if req.healing == "none" or not fragment:
-            return heal_none(fragment, self.tokenizer)
-        t0 = time.perf_counter()
-        ids = self.tokenizer.encode(fragment)
-        stem, removed = ids[:-1], self.tokenizer.pieces[ids[-1]]
-        row = self._row([*head, *stem], HEAL_K)
-        cands = [a for a in row.top if a.bytes.startswith(removed)]
-        info = HealingInfo(
-            mode="token",
-            fragment=fragment,
-            candidates=len(cands),
-            rows=1,
-            extra_passes=1,
+        """Token healing over the wire (see `caveat.engine.remote.healing`)."""
+        return heal_over_wire(
+            head,
+            fragment,
+            req,
+            self.tokenizer,
+            lambda context: self._row(context, HEAL_K),
+            self.info.n_vocab,
         )
-        if not cands:
-            ms = (time.perf_counter() - t0) * 1000
-            kept = dataclasses.replace(info, cover=tuple(ids), ms=ms)
-            return HealResult(tuple(ids), b"", (), kept)
-        best = cands[0]
-        tokens = (*stem, best.id)
-        emitted = best.bytes[len(removed) :]
-        records: tuple[TokenRecord, ...] = ()
-        if emitted:
-            records = (_choice_record(cands, len(removed), row, req.top_k, self.info.n_vocab),)
-        cover_text = b"".join(self.tokenizer.pieces[t] for t in tokens)
-        done = dataclasses.replace(
-            info,
-            cover=tokens,
-            cover_text=cover_text.decode("utf-8", errors="replace"),
-            ms=(time.perf_counter() - t0) * 1000,
-        )
-        return HealResult(tokens, emitted, records, done)
 
     def roll_candidates(
         self,
@@ -395,36 +361,6 @@ class RemoteEngine:
         if final.get("stop_type") == "eos":
             ended = True
         return Rollout(tuple(tokens), tuple(logprobs), tuple(steps), bytes(text), ended)
-
-
-def _choice_record(
-    cands: Sequence[Alternative], removed: int, row: RemoteStep, top_k: int, n_vocab: int
-) -> TokenRecord:
-    """The healed token's record: its choice among the covers the server listed.
-
-    As in process, log-probabilities are renormalized over the covers. Covers beyond the top
-    list are unseen: at most the row's tail mass, which widens the entropy interval.
-    """
-    mass = sum(math.exp(a.logprob) for a in cands)
-    tail = max(0.0, 1.0 - sum(math.exp(lp) for lp in row.measures.top_logprobs))
-    norm = math.log(mass)
-    lps = [a.logprob - norm for a in cands]
-    low, _ = entropy_bounds(lps, len(cands))
-    _, high = entropy_bounds([a.logprob - math.log(mass + tail) for a in cands], n_vocab)
-    best = cands[0]
-    return TokenRecord(
-        id=best.id,
-        bytes=best.bytes[removed:],
-        offset=0,
-        logprob=lps[0],
-        entropy=low,
-        margin=lps[0] - lps[1] if len(lps) > 1 else math.inf,
-        top=tuple(
-            Alternative(a.id, a.bytes[removed:], lp)
-            for a, lp in zip(cands[:top_k], lps[:top_k], strict=False)
-        ),
-        entropy_bounds=(low, max(low, high)),
-    )
 
 
 def _rate(tokens: int, first_at: float, end_at: float) -> float:
