@@ -140,9 +140,9 @@ def _js_files(current: Path | None, spec: str) -> list[Path]:
     return out + [target / f"index{s}" for s in _JS_SUFFIXES]
 
 
-def _find_js(ws: Workspace, current: Path | None, spec: str) -> tuple[Path, str] | None:
-    """The first existing file a relative specifier names, read from inside the workspace."""
-    for candidate in _js_files(current, spec):
+def _first_readable(ws: Workspace, candidates: Iterable[Path]) -> tuple[Path, str] | None:
+    """The first candidate that exists, read from inside the workspace."""
+    for candidate in candidates:
         if os.path.lexists(candidate):
             found = ws.read(candidate)
             if found is not None:
@@ -165,13 +165,7 @@ def _bases(imp: Import, current: Path | None, ws: Workspace) -> list[Path]:
 
 def _find(ws: Workspace, bases: Sequence[Path], module: str) -> tuple[Path, str] | None:
     """The first existing file of `module` under `bases`, read from inside the workspace."""
-    for base in bases:
-        for candidate in _module_files(base, module):
-            if os.path.lexists(candidate):
-                found = ws.read(candidate)
-                if found is not None:
-                    return found
-    return None
+    return _first_readable(ws, (c for base in bases for c in _module_files(base, module)))
 
 
 def import_chunks(
@@ -197,7 +191,7 @@ def import_chunks(
         # (module file, wanted names or None = by attribute use on `bound`)
         targets: list[tuple[tuple[Path, str], set[str] | None, str]] = []
         if family == "js":
-            js = _find_js(ws, here, imp.module)
+            js = _first_readable(ws, _js_files(here, imp.module))
             if js is not None:
                 targets.append((js, set(imp.names) if imp.names else None, imp.bound))
         elif not imp.names:

@@ -48,7 +48,8 @@ def _parse(text: str, language: str | None) -> ts.Node | None:
     return ts.Parser(grammar.language).parse(text.encode("utf-8")).root_node
 
 
-def _text(node: ts.Node | None) -> str:
+def node_text(node: ts.Node | None) -> str:
+    """A node's source text ("" for none)."""
     return "" if node is None or node.text is None else node.text.decode("utf-8", "replace")
 
 
@@ -65,8 +66,8 @@ def imports(text: str, language: str | None) -> list[Import]:
             for name in node.children_by_field_name("name"):
                 dotted = name.child_by_field_name("name") if name.type == "aliased_import" else name
                 alias = name.child_by_field_name("alias") if name.type == "aliased_import" else None
-                module = _text(dotted)
-                out.append(Import(module, bound=_text(alias) or module.split(".")[0]))
+                module = node_text(dotted)
+                out.append(Import(module, bound=node_text(alias) or module.split(".")[0]))
         elif node.type == "import_from_statement":
             out.append(_from_import(node))
         else:
@@ -76,15 +77,15 @@ def imports(text: str, language: str | None) -> list[Import]:
 
 def _from_import(node: ts.Node) -> Import:
     module_node = node.child_by_field_name("module_name")
-    level, module = 0, _text(module_node)
+    level, module = 0, node_text(module_node)
     if module_node is not None and module_node.type == "relative_import":
         prefix = next((c for c in module_node.children if c.type == "import_prefix"), None)
-        level = _text(prefix).count(".")
-        module = _text(next((c for c in module_node.children if c.type == "dotted_name"), None))
+        level = node_text(prefix).count(".")
+        module = node_text(next((c for c in module_node.children if c.type == "dotted_name"), None))
     names: list[str] = []
     for name in node.children_by_field_name("name"):
         dotted = name.child_by_field_name("name") if name.type == "aliased_import" else name
-        names.append(_text(dotted))
+        names.append(node_text(dotted))
     if any(c.type == "wildcard_import" for c in node.children):
         names.append("*")
     return Import(module, level, tuple(names))
@@ -104,15 +105,15 @@ def definitions(text: str, language: str | None) -> list[Definition]:
             continue
         first, last = node.start_point[0] + 1, node.end_point[0] + 1
         if inner.type in ("function_definition", "class_definition"):
-            name = _text(inner.child_by_field_name("name"))
+            name = node_text(inner.child_by_field_name("name"))
             out.append(Definition(name, first, last, _summary(node, inner)))
         elif inner.type == "expression_statement" and inner.named_child_count:
             assign = inner.named_children[0]
             target = assign.child_by_field_name("left") if assign.type == "assignment" else None
             if target is not None and target.type == "identifier":
-                lines = _text(node).splitlines()
+                lines = node_text(node).splitlines()
                 summary = "\n".join(lines[:6] + (["..."] if len(lines) > 6 else []))
-                out.append(Definition(_text(target), first, last, summary + "\n"))
+                out.append(Definition(node_text(target), first, last, summary + "\n"))
     return out
 
 
@@ -120,7 +121,7 @@ def _signature(node: ts.Node, inner: ts.Node) -> list[str]:
     """Decorators and header of a definition, up to its body, plus its docstring's first line."""
     body = inner.child_by_field_name("body")
     if body is None or node.text is None:
-        return _text(node).splitlines()
+        return node_text(node).splitlines()
     indent = " " * node.start_point[1]
     head = node.text[: body.start_byte - node.start_byte].decode("utf-8", "replace").rstrip()
     lines = [indent + ln if i == 0 else ln for i, ln in enumerate(head.splitlines())]
@@ -133,7 +134,7 @@ def _signature(node: ts.Node, inner: ts.Node) -> list[str]:
         and doc.named_children[0].type == "string"
     )
     if docstring:
-        first = _text(doc).splitlines()[0]
+        first = node_text(doc).splitlines()[0]
         quote = next((q for q in ('"""', "'''") if first.count(q) == 1), "")
         lines.append(pad + first + (" ..." + quote if quote else ""))
     return lines
@@ -141,7 +142,7 @@ def _signature(node: ts.Node, inner: ts.Node) -> list[str]:
 
 def _summary(node: ts.Node, inner: ts.Node) -> str:
     """A definition short enough to stand in a prompt (see the module docstring)."""
-    lines = (" " * node.start_point[1] + _text(node)).splitlines()
+    lines = (" " * node.start_point[1] + node_text(node)).splitlines()
     if inner.type == "function_definition":
         if len(lines) > WHOLE_LINES:
             body = inner.child_by_field_name("body")
@@ -163,7 +164,7 @@ def _summary(node: ts.Node, inner: ts.Node) -> str:
             pad = " " * (member.start_point[1] + 4)
             out += [*_signature(member, definition), pad + "..."]
         elif member.type == "expression_statement" and index > 0:  # not the docstring
-            out += [" " * member.start_point[1] + ln for ln in _text(member).splitlines()[:2]]
+            out += [" " * member.start_point[1] + ln for ln in node_text(member).splitlines()[:2]]
         if len(out) >= MAX_LINES:
             out = [*out[:MAX_LINES], " " * member.start_point[1] + "..."]
             break

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tree_sitter as ts
 
-from caveat.grammars.imports import MAX_LINES, WHOLE_LINES, Definition, Import
+from caveat.grammars.imports import MAX_LINES, WHOLE_LINES, Definition, Import, node_text
 from caveat.grammars.registry import get_grammar
 
 #: Languages this module reads (canonical ids of the registry).
@@ -37,16 +37,12 @@ def _parse(text: str, language: str | None) -> ts.Node | None:
     return ts.Parser(grammar.language).parse(text.encode("utf-8")).root_node
 
 
-def _text(node: ts.Node | None) -> str:
-    return "" if node is None or node.text is None else node.text.decode("utf-8", "replace")
-
-
 def _string(node: ts.Node | None) -> str:
     """The contents of a string literal node (without its quotes)."""
     if node is None:
         return ""
     fragment = next((c for c in node.children if c.type == "string_fragment"), None)
-    return _text(fragment)
+    return node_text(fragment)
 
 
 def js_imports(text: str, language: str | None) -> list[Import]:
@@ -81,14 +77,14 @@ def _import_statement(node: ts.Node) -> list[Import]:
     out: list[Import] = []
     for part in clause.children:
         if part.type == "identifier":  # default import
-            out.append(Import(module, bound=_text(part)))
+            out.append(Import(module, bound=node_text(part)))
         elif part.type == "namespace_import":
             ident = next((c for c in part.children if c.type == "identifier"), None)
-            out.append(Import(module, bound=_text(ident)))
+            out.append(Import(module, bound=node_text(ident)))
         elif part.type == "named_imports":
             for spec in part.children:
                 if spec.type == "import_specifier":
-                    names.append(_text(spec.child_by_field_name("name")))
+                    names.append(node_text(spec.child_by_field_name("name")))
     if names:
         out.append(Import(module, names=tuple(names)))
     return out
@@ -99,7 +95,7 @@ def _require(node: ts.Node) -> Import | None:
     value = node.child_by_field_name("value")
     if value is None or value.type != "call_expression":
         return None
-    if _text(value.child_by_field_name("function")) != "require":
+    if node_text(value.child_by_field_name("function")) != "require":
         return None
     args = value.child_by_field_name("arguments")
     literal = next((c for c in args.children if c.type == "string"), None) if args else None
@@ -108,9 +104,9 @@ def _require(node: ts.Node) -> Import | None:
     if not module or target is None:
         return None
     if target.type == "identifier":
-        return Import(module, bound=_text(target))
+        return Import(module, bound=node_text(target))
     names = [
-        _text(c.child_by_field_name("key") or c) if c.type == "pair_pattern" else _text(c)
+        node_text(c.child_by_field_name("key") or c) if c.type == "pair_pattern" else node_text(c)
         for c in target.named_children
         if c.type in ("shorthand_property_identifier_pattern", "pair_pattern")
     ]
@@ -146,15 +142,15 @@ def _declared(node: ts.Node) -> list[str]:
                 decl.child_by_field_name("name") if decl.type == "variable_declarator" else None
             )
             if target is not None and target.type == "identifier":
-                names.append(_text(target))
+                names.append(node_text(target))
         return names
     name = node.child_by_field_name("name")
-    return [_text(name)] if name is not None else []
+    return [node_text(name)] if name is not None else []
 
 
 def _summary(node: ts.Node, inner: ts.Node) -> str:
     """The declaration whole when short, else its header and the heads of its members."""
-    lines = (" " * node.start_point[1] + _text(node)).splitlines()
+    lines = (" " * node.start_point[1] + node_text(node)).splitlines()
     if len(lines) <= WHOLE_LINES:
         return "\n".join(lines) + "\n"
     body = inner.child_by_field_name("body")
@@ -165,7 +161,7 @@ def _summary(node: ts.Node, inner: ts.Node) -> str:
     out = [ln for ln in out if ln]
     if inner.type in ("class_declaration", "abstract_class_declaration", "interface_declaration"):
         for member in body.named_children:
-            member_lines = _text(member).splitlines()
+            member_lines = node_text(member).splitlines()
             if not member_lines:
                 continue
             first = member_lines[0].rstrip()
