@@ -65,6 +65,8 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     native_file.write_text(NATIVE_SOURCE)
     cycle_file = work / "fib.py"
     cycle_file.write_text(CYCLE_SOURCE)
+    long_file = work / "long.py"
+    long_file.write_text("".join(f"value_{i} = {i}\n" for i in range(300)))
     out = work / "result.json"
     env = dict(os.environ)
     for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
@@ -75,6 +77,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         CAVEAT_E2E_GHOST_FILE=str(ghost_file),
         CAVEAT_E2E_NATIVE_FILE=str(native_file),
         CAVEAT_E2E_CYCLE_FILE=str(cycle_file),
+        CAVEAT_E2E_LONG_FILE=str(long_file),
     )
     cmd = [find_nvim(), "--headless", "-n", "-i", "NONE", "--cmd", SETUP, "-u", str(INIT)]
     cmd += ["-c", f"luafile {SCRIPT}", str(scan_file)]
@@ -214,3 +217,9 @@ def test_ghost_text_cycles_candidates(session: dict[str, Any]) -> None:
     assert cycle["first"] == texts[0]
     assert cycle["next"] == texts[1] and cycle["back"] == texts[0]
     assert "\n".join(cycle["accepted"]) == CYCLE_SOURCE + texts[1]
+
+
+def test_visible_lines_are_sent(session: dict[str, Any]) -> None:
+    """Scrolling to line 150 sends caveat/didView with the lines now on screen."""
+    view = session["view"]
+    assert view["start"]["line"] <= 149 <= view["end"]["line"], view

@@ -205,6 +205,21 @@ local function main()
   lib.leave_insert()
   api.nvim_set_current_buf(gbuf)
 
+  -- 5c. The lines on screen reach the server (caveat/didView) once scrolling settles.
+  local lbuf = lib.open(vim.env.CAVEAT_E2E_LONG_FILE)
+  vim.cmd('normal! 150Gzt')
+  local long_uri = vim.uri_from_bufnr(lbuf)
+  local view = lib.wait_for('a caveat/didView for the long file', 5000, function()
+    for i = #results.sent, 1, -1 do
+      local n = results.sent[i]
+      if n.method == 'caveat/didView' and n.params.textDocument.uri == long_uri then
+        return n.params
+      end
+    end
+  end)
+  results.view = view.ranges[1]
+  api.nvim_set_current_buf(gbuf)
+
   -- 6. Toggles: this buffer, then its filetype.
   since = #results.notifications
   vim.cmd('Caveat toggle buffer')

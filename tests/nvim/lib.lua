@@ -5,7 +5,7 @@ local api = vim.api
 local M = {}
 
 M.out_path = assert(vim.env.CAVEAT_E2E_OUT, 'CAVEAT_E2E_OUT is not set')
-M.results = { notifications = {}, requests = {} }
+M.results = { notifications = {}, requests = {}, sent = {} }
 
 local co
 
@@ -53,8 +53,14 @@ function M.run(main)
   vim.schedule(resume)
 end
 
---- Record every request Neovim sends to a client (method, params, result once answered).
+--- Record every request Neovim sends to a client (method, params, result once answered), and
+--- every notification (method, params) in `results.sent`.
 function M.instrument(client)
+  local notify = client.notify
+  client.notify = function(self, method, params)
+    table.insert(M.results.sent, { method = method, params = params })
+    return notify(self, method, params)
+  end
   local original = client.request
   client.request = function(self, method, params, handler, bufnr)
     local entry = { method = method, params = params }
