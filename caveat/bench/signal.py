@@ -35,11 +35,9 @@ from caveat.bench.edit_cases import (
     unit_examples,
 )
 from caveat.bench.edit_signal import corpus_report
-from caveat.commands.common import add_model_args, fail, load_or_fail, progress_bar
+from caveat.commands.common import add_model_args, open_backend, progress_bar
 from caveat.engine.backend import Backend
-from caveat.engine.errors import ModelError
-from caveat.engine.loader import connect_remote
-from caveat.engine.remote.engine import WIRE_K
+from caveat.engine.remote.engine import WIRE_K, RemoteEngine
 from caveat.records.types import TokenRecord
 from caveat.scoring.calibration import load_thresholds
 from caveat.scoring.corpus import Problem, humaneval_problems, mutate
@@ -236,21 +234,9 @@ def completion_report(
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print (or dump) its numbers."""
-    engine: Backend | int
-    if args.server:
-        try:
-            engine = connect_remote(
-                args.server,
-                api_key_env=args.api_key_env,
-                allow_remote=args.allow_remote,
-                wire_k=args.wire_k,
-                api=args.server_api,
-            )
-        except ModelError as exc:
-            return fail(str(exc))
+    engine = open_backend(args, wire_k=args.wire_k)
+    if isinstance(engine, RemoteEngine):
         engine.cache_prompt = not args.no_prompt_cache
-    else:
-        engine = load_or_fail(args)
     if isinstance(engine, int):
         return engine
     th = load_thresholds(engine.info.sha256)

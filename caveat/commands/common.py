@@ -106,8 +106,11 @@ def load_or_fail(args: argparse.Namespace) -> Engine | int:
         return fail(str(exc))
 
 
-def open_backend(args: argparse.Namespace) -> Backend | int:
-    """The llama.cpp server `--server` names, else the in-process engine; or an exit code."""
+def open_backend(args: argparse.Namespace, *, wire_k: int | None = None) -> Backend | int:
+    """The llama.cpp server `--server` names, else the in-process engine; or an exit code.
+
+    `wire_k`: alternatives per token asked of a server (None: the backend's default).
+    """
     if getattr(args, "server", None):
         try:
             return connect_remote(
@@ -115,6 +118,7 @@ def open_backend(args: argparse.Namespace) -> Backend | int:
                 api_key_env=args.api_key_env,
                 allow_remote=args.allow_remote,
                 api=args.server_api,
+                wire_k=wire_k,
             )
         except ModelError as exc:
             return fail(str(exc))

@@ -416,11 +416,7 @@ class DecodeLoop:
 
     def _stream(self, safe: int, on_token: OnToken | None) -> None:
         """Hand out records whose bytes end inside the safe, character-complete prefix."""
-        limit = utf8_complete_length(self.text, safe)
-        while self.streamed < len(self.records) and self.records[self.streamed].end <= limit:
-            if on_token is not None:
-                on_token(self.records[self.streamed])
-            self.streamed += 1
+        self.streamed = stream_records(self.text, self.records, self.streamed, safe, on_token)
 
     def _finish(self, cut: int | None) -> str:
         """Apply the stop cut, drop trailing blank lines and a split character; return text."""
@@ -428,6 +424,23 @@ class DecodeLoop:
         del self.text[end:]
         self.streamed = min(self.streamed, len(self.records))
         return bytes(self.text).decode("utf-8", errors="replace")
+
+
+def stream_records(
+    text: bytes | bytearray,
+    records: Sequence[TokenRecord],
+    streamed: int,
+    safe: int,
+    on_token: OnToken | None,
+) -> int:
+    """Hand `records[streamed:]` that end inside the safe, character-complete prefix of `text`
+    to `on_token`; return how many records have been handed out in all."""
+    limit = utf8_complete_length(text, safe)
+    while streamed < len(records) and records[streamed].end <= limit:
+        if on_token is not None:
+            on_token(records[streamed])
+        streamed += 1
+    return streamed
 
 
 def finish_records(

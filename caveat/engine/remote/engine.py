@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from caveat.engine.decode import finish_records
+from caveat.engine.decode import finish_records, stream_records
 from caveat.engine.healing.base import HealResult
 from caveat.engine.model import ModelInfo, embedded_identity
 from caveat.engine.prompt import plan_prompt, uses_spm
@@ -35,7 +35,6 @@ from caveat.engine.remote.tokenizer import RemoteTokenizer
 from caveat.engine.rollout import Rollout, StopFn, check_cancel, trim_at
 from caveat.engine.runtime import EngineStats
 from caveat.engine.stops import StopRules
-from caveat.engine.textutil import utf8_complete_length
 from caveat.engine.types import (
     Completion,
     CompletionRequest,
@@ -223,11 +222,7 @@ class RemoteEngine:
 
         def stream(safe: int) -> None:
             nonlocal streamed
-            limit = utf8_complete_length(text, safe)
-            while streamed < len(records) and records[streamed].end <= limit:
-                if on_token is not None:
-                    on_token(records[streamed])
-                streamed += 1
+            streamed = stream_records(text, records, streamed, safe, on_token)
 
         reason: StopReason = "max_tokens"
         cut: int | None = None

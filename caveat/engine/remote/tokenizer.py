@@ -149,10 +149,14 @@ class RemoteTokenizer:
         Qwen2.5-Coder/CodeGemma, StarCoder, DeepSeek-Coder and Code Llama are tried in turn.
         """
         for names in _FIM_NAMES:
-            pre, suf, mid = (self.special(n) for n in names[:3])
-            if min(pre, suf, mid) >= 0:
+            ids: list[int] = []
+            for name in names[:3]:  # a family whose prefix token is missing costs one lookup
+                ids.append(self.special(name))
+                if ids[-1] < 0:
+                    break
+            else:
                 extra = [self.special(n) if n else -1 for n in names[3:]]
-                return FimTokens(pre, suf, mid, *extra)
+                return FimTokens(*ids, *extra)
         return FimTokens()
 
     def bos(self) -> int:
